@@ -1,0 +1,48 @@
+"""Runtime settings, read once from the environment into a frozen value object.
+
+``FLOWSENSE_HOME`` (default ``./.flowsense``) holds every piece of state: the Parquet lake, the DuckDB
+catalog and, later, MLflow and Dagster state. ``FLOWSENSE_PROFILE`` picks the deployment:
+``local`` (embedded: files + SQLite) or ``production`` (PostgreSQL, Redis; settings from the environment).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from flowsense.errors import ConfigError
+
+PROFILES = ("local", "production")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    home: Path
+    profile: str = "local"
+
+    @property
+    def lake(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.home / "flowsense.duckdb"
+
+    @property
+    def inbox(self) -> Path:
+        return self.home / "inbox"
+
+    @property
+    def reports(self) -> Path:
+        return self.home / "reports"
+
+    @classmethod
+    def from_env(cls, home: str | Path | None = None) -> Settings:
+        raw_home = home if home is not None else os.environ.get("FLOWSENSE_HOME", "./.flowsense")
+        if not str(raw_home).strip():
+            raise ConfigError("FLOWSENSE_HOME is set but empty")
+        profile = os.environ.get("FLOWSENSE_PROFILE", "local").strip().lower()
+        if profile not in PROFILES:
+            raise ConfigError(f"FLOWSENSE_PROFILE={profile!r} is not one of {', '.join(PROFILES)}")
+        return cls(home=Path(raw_home).expanduser().resolve(), profile=profile)
