@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -255,6 +255,19 @@ def parse_day(source: LobsterSource) -> DayTables:
     )
 
 
-def read_lobster(path: str | Path) -> list[DayTables]:
-    """Read every LOBSTER day found at ``path`` (a zip, or either file of a CSV pair)."""
-    return [parse_day(s) for s in find_sources(path)]
+def read_lobster(
+    path: str | Path, *, symbol: str | None = None, date: dt.date | None = None
+) -> list[DayTables]:
+    """Read every LOBSTER day found at ``path`` (a zip, or either file of a CSV pair).
+
+    ``symbol``/``date`` override what the file names say (timestamps then use the given date).
+    """
+    sources = find_sources(path)
+    if (symbol or date) and len(sources) > 1:
+        raise IngestError(path, "--symbol/--date can only override a single-day LOBSTER source")
+    if symbol or date:
+        sources = [
+            replace(s, name=replace(s.name, symbol=symbol or s.name.symbol, date=date or s.name.date))
+            for s in sources
+        ]
+    return [parse_day(s) for s in sources]
