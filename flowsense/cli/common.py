@@ -27,7 +27,7 @@ def settings() -> Settings:
 
 def fail(exc: BaseException | str, code: int = 2) -> None:
     """Print a clear error and exit non-zero."""
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -16,6 +16,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+def _write_parquet(df: pl.DataFrame, path: Path) -> None:
+    df.write_parquet(path, compression="zstd", compression_level=1, statistics=True)
+
+
 class Lake:
     """Partitioned Parquet storage rooted at ``root``."""
 
@@ -105,6 +110,7 @@ class Lake:
         staged: list[tuple[Path, Path]] = []
         removed: list[Path] = []
         try:
+            jobs: list[tuple[pl.DataFrame, Path]] = []
             for table, df in tables.items():
                 final = self.path(table, part)
                 if df is None:
@@ -113,7 +119,11 @@ class Lake:
                 final.parent.mkdir(parents=True, exist_ok=True)
                 tmp = final.with_name(f".{PART_NAME}.tmp-{uuid.uuid4().hex}")
                 staged.append((tmp, final))
-                df.write_parquet(tmp, compression="zstd", compression_level=1, statistics=True)
+                jobs.append((df, tmp))
+            # tables are written concurrently (polars releases the GIL); any failure aborts them all
+            with ThreadPoolExecutor(max_workers=min(4, max(1, len(jobs)))) as pool:
+                for fut in [pool.submit(_write_parquet, df, tmp) for df, tmp in jobs]:
+                    fut.result()
             if report is not None:
                 rp = self.report_path(part)
                 rp.parent.mkdir(parents=True, exist_ok=True)

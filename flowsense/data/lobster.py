@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -83,7 +84,10 @@ class LobsterSource:
     name: LobsterName
 
     def read_bytes(self) -> tuple[bytes, bytes]:
-        return _read(self.message), _read(self.orderbook)
+        """Both files' bytes; the two zip members are inflated concurrently (zlib releases the GIL)."""
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            book = pool.submit(_read, self.orderbook)
+            return _read(self.message), book.result()
 
 
 def _read(ref: str) -> bytes:
@@ -161,6 +165,13 @@ def local_seconds_to_utc(seconds: pl.Expr, date: dt.date, tz: ZoneInfo = NEW_YOR
     return local.dt.replace_time_zone(str(tz), ambiguous="earliest").dt.convert_time_zone("UTC")
 
 
+def scaled_price(values: pl.Series, empty: pl.Series | None = None) -> pl.Series:
+    """Integer price x 10000 -> dollars, correctly rounded (polars' scalar division multiplies by the
+    reciprocal, which turns 1001000 into 100.10000000000001); ``empty`` rows become null."""
+    dollars = pl.Series(values.name, values.to_numpy() / PRICE_SCALE)
+    return dollars if empty is None else dollars.set(empty, None)  # type: ignore[arg-type]
+
+
 def _event_type(msg: pl.DataFrame, path: str) -> pl.Series:
     types = msg["type"].to_numpy()
     bad = np.flatnonzero((types < 1) | (types > 7))
@@ -211,20 +222,20 @@ def parse_day(source: LobsterSource) -> DayTables:
             pl.lit(event_type).alias("event_type"),
             pl.col("order_id"),
             pl.col("direction").cast(pl.Int8).alias("side"),
-            pl.when(is_halt).then(None).otherwise(pl.col("price") / PRICE_SCALE).alias("price"),
+            pl.when(is_halt).then(None).otherwise(scaled_price(msg["price"])).alias("price"),
             pl.col("size"),
         ),
         name.symbol,
         name.date,
     ).select(list(EVENTS_SCHEMA))
 
-    book_exprs = []
+    book_exprs: list[pl.Series | pl.Expr] = []
     for k in range(1, levels + 1):
         for side in ("ask", "bid"):
-            px, sz = pl.col(f"{side}_px_{k}"), pl.col(f"{side}_sz_{k}")
+            px = book_raw[f"{side}_px_{k}"]
             empty = px.abs() >= EMPTY_PRICE
-            book_exprs.append(pl.when(empty).then(None).otherwise(px / PRICE_SCALE).alias(f"{side}_px_{k}"))
-            book_exprs.append(pl.when(empty).then(None).otherwise(sz).alias(f"{side}_sz_{k}"))
+            book_exprs.append(scaled_price(px, empty))
+            book_exprs.append(pl.when(empty).then(None).otherwise(pl.col(f"{side}_sz_{k}")).alias(f"{side}_sz_{k}"))
     book = (
         book_raw.with_columns(book_exprs)
         .with_columns(events.select("ts", "symbol", "date", "seq"))

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from flowsense.data.day import DayTables
+from flowsense.data.schemas import book_level_columns
 
 SEVERITY = {
     "non_monotonic_ts": "error",
@@ -73,58 +74,46 @@ class ValidationReport:
 
 @nb.njit(cache=True)
 def _book_transition_mismatches(
-    kind: np.ndarray, side: np.ndarray, price: np.ndarray, size: np.ndarray, px: np.ndarray, sz: np.ndarray
+    kind: np.ndarray, side: np.ndarray, price: np.ndarray, size: np.ndarray, book: np.ndarray
 ) -> int:
     """Count book transitions that contradict their event (see module docstring).
 
-    ``kind``: 1 add, -1 remove (cancel/delete/visible execution), 0 not checked.
-    ``px``/``sz``: (rows, 2, levels) arrays, [:, 0] asks ascending, [:, 1] bids descending, NaN/0 if empty.
+    ``kind``: 1 add, -1 remove (cancel/delete/visible execution), 0 not checked. ``book``: (rows, 4*levels)
+    float array in LOBSTER column order (ask_px, ask_sz, bid_px, bid_sz per level), NaN where empty.
     """
-    n, _, levels = px.shape
+    n, width = book.shape
+    levels = width // 4
     bad = 0
     for i in range(1, n):
         k = kind[i]
         if k == 0:
             continue
-        # side +1 (buy order) rests on the bid (index 1); -1 (sell order) on the ask (index 0)
-        s = 1 if side[i] == 1 else 0
+        # a buy order (+1) rests on the bid (offset 2), a sell order (-1) on the ask (offset 0)
+        off = 2 if side[i] == 1 else 0
         p = price[i]
         visible = True
-        before = 0
-        after = 0
-        for r, row in ((0, i - 1), (1, i)):
-            deepest = px[row, s, levels - 1]
+        before = 0.0
+        after = 0.0
+        for r in range(2):
+            row = i - 1 + r
+            deepest = book[row, 4 * (levels - 1) + off]
             if not np.isnan(deepest):
-                if s == 0 and p > deepest + 1e-9:
+                if off == 0 and p > deepest + 1e-9:
                     visible = False
-                if s == 1 and p < deepest - 1e-9:
+                if off == 2 and p < deepest - 1e-9:
                     visible = False
-            q = 0
+            q = 0.0
             for lv in range(levels):
-                if abs(px[row, s, lv] - p) < 1e-9:
-                    q = sz[row, s, lv]
+                if abs(book[row, 4 * lv + off] - p) < 1e-9:
+                    q = book[row, 4 * lv + off + 1]
                     break
             if r == 0:
                 before = q
             else:
                 after = q
-        if not visible:
-            continue
-        expected = before + k * size[i]
-        if after != expected:
+        if visible and after != before + k * size[i]:
             bad += 1
     return bad
-
-
-def _book_arrays(book: pl.DataFrame, levels: int) -> tuple[np.ndarray, np.ndarray]:
-    n = book.height
-    px = np.empty((n, 2, levels), dtype=np.float64)
-    sz = np.empty((n, 2, levels), dtype=np.int64)
-    for k in range(levels):
-        for j, side in enumerate(("ask", "bid")):
-            px[:, j, k] = book[f"{side}_px_{k + 1}"].fill_null(np.nan).to_numpy()
-            sz[:, j, k] = book[f"{side}_sz_{k + 1}"].fill_null(0).to_numpy()
-    return px, sz
 
 
 def event_book_mismatches(events: pl.DataFrame, book: pl.DataFrame) -> int:
@@ -141,15 +130,15 @@ def event_book_mismatches(events: pl.DataFrame, book: pl.DataFrame) -> int:
         .to_numpy()
         .astype(np.int64)
     )
-    px, sz = _book_arrays(book, levels)
+    cols = book_level_columns(levels)
+    arr = book.select(pl.col(cols).cast(pl.Float64)).to_numpy()
     return int(
         _book_transition_mismatches(
             kind,
             events["side"].fill_null(0).to_numpy().astype(np.int64),
             events["price"].fill_null(np.nan).to_numpy(),
-            events["size"].fill_null(0).to_numpy().astype(np.int64),
-            px,
-            sz,
+            events["size"].fill_null(0).to_numpy().astype(np.float64),
+            arr,
         )
     )
 

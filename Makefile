@@ -1,0 +1,48 @@
+# FlowSense: the two commands a new user needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml 2>/dev/null | sha256sum | cut -c1-12)
+export FLOWSENSE_HOME ?= $(CURDIR)/.flowsense
+
+.PHONY: setup demo test lint services bench lock dagster-dev clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (FlowSense needs Python 3.11)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check uv==0.13.9
+	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements.lock
+	$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
+	rm -f $(VENV)/.installed-* && touch $@
+
+## The main job: simulate sample data, ingest it, materialize every Dagster asset, print where results are.
+demo: setup
+	$(PY) -m flowsense_dagster.run
+
+## The whole test suite (what CI runs): lint, services up, pytest.
+test: setup services lint
+	$(PY) -m pytest -n 2 --dist loadfile
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+services:
+	@bash scripts/ensure-services.sh
+
+bench: setup
+	$(PY) bench/ingest.py
+	$(PY) bench/features.py
+	$(PY) bench/backtest.py --section all
+
+## Re-resolve the lock file after editing pyproject.toml dependencies.
+lock: setup
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+dagster-dev: setup
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(FLOWSENSE_HOME)/dagster} $(VENV)/bin/dagster dev -w workspace.yaml
+
+clean:
+	rm -rf $(VENV) .flowsense .pytest_cache .ruff_cache
