@@ -54,7 +54,8 @@ def register(app: typer.Typer) -> None:
             refresh(cfg.catalog_path, lake)
         table = Table(title=f"Ingested into {cfg.lake}")
         for col in ("symbol", "date", "format", "events", "book lvls", "trades", "issues"):
-            table.add_column(col, justify="right" if col in ("events", "trades", "book lvls") else "left")
+            table.add_column(col, justify="right" if col in ("events", "trades", "book lvls") else "left",
+                             overflow="fold")
         for r in results:
             problems = {**r.report.problems("error"), **r.report.problems("warn")}
             issues = ", ".join(f"{k}={v}" for k, v in problems.items()) or "[green]none[/]"

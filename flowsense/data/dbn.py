@@ -19,7 +19,9 @@ Conventions and assumptions
 * **Event types.** MBO ``A``->add, ``M``->modify, ``T``->trade, ``F``->fill, ``R``->clear, ``N``->none, and
   ``C`` -> ``delete`` when it removes the rest of the order (what CME cancels always do, and what the cancel
   that follows a full fill does) or ``cancel`` when it leaves part of the order resting (or references an
-  order unknown to the replay). MBP-1/MBP-10: ``T`` -> trade, every other action -> quote. TBBO and trades:
+  order unknown to the replay). ``price``/``size`` are the record's: for ``M`` the order's *new* price and
+  size, for ``C`` the cancelled quantity, for ``F`` the filled quantity (for an iceberg order it can exceed
+  the displayed size that the following ``C`` removes). MBP-1/MBP-10: ``T`` -> trade, every other action -> quote. TBBO and trades:
   trade. ``side``: ``B`` +1, ``A`` -1, ``N`` null (for trades the side is the aggressor's, per the Databento
   ``Side`` docs: "A sell order or sell aggressor in a trade"). ``order_id`` null for MBP/trades records and
   for MBO records that carry order id 0 (clears, some trades).
@@ -33,8 +35,9 @@ Conventions and assumptions
   followed by a ``C`` (full fill) or ``M`` (partial fill) of the resting order in the same event; applying
   ``F`` as well would double count. ``M`` of an unknown order is an add; ``R`` empties the book. The book is
   exact only from a snapshot on (MBO files from Databento's historical API start with one); rows in the middle
-  of a multi-record event (before the record flagged ``F_LAST``) can be transiently inconsistent. Trades-only
-  files have no book.
+  of a multi-record event (before the record flagged ``F_LAST``) can be transiently locked or crossed, and
+  CME's pre-open book (orders queued for the opening auction) is genuinely crossed until the open.
+  Trades-only files have no book.
 * Other schemas (definition, OHLCV, statistics, status, imbalance, ...) raise :class:`IngestError`.
 """
 
@@ -317,6 +320,7 @@ def _load(path: Path) -> tuple[str, np.ndarray, object]:
     """Decode ``path`` into (schema name, record array, metadata); every defect raises IngestError."""
     import databento as db  # heavy import, only when a DBN file is read
     from databento.common.error import BentoError
+    from databento_dbn import DBNError
 
     try:
         raw = path.read_bytes()
@@ -342,7 +346,7 @@ def _load(path: Path) -> tuple[str, np.ndarray, object]:
             metadata = store.metadata
     except IngestError:
         raise
-    except (BentoError, ValueError, RuntimeError, OSError) as exc:  # databento_dbn.DBNError is a RuntimeError
+    except (BentoError, DBNError, ValueError, RuntimeError, OSError) as exc:
         raise IngestError(path, f"cannot decode DBN data ({exc})") from exc
     for w in caught:
         if "truncated" in str(w.message) or "incomplete" in str(w.message):

@@ -378,7 +378,7 @@ def _sizes(src: _Source, col: str | None, *, required: bool, scale: int) -> pl.S
         raise src.error(bad, f"column {col!r}: negative size {src.frame[col][bad]!r}")
     scaled = values.to_numpy() * scale
     rounded = np.round(scaled)
-    off = np.abs(scaled - rounded) > 1e-6 * np.maximum(1.0, np.abs(scaled))
+    off = np.abs(scaled - rounded) > np.maximum(1e-6, 1e-12 * np.abs(scaled))  # float noise only
     off &= ~np.isnan(scaled)
     if off.any():
         row = int(np.flatnonzero(off)[0])
