@@ -1,0 +1,479 @@
+"""Event-driven backtest over the canonical ``events``/``book`` tables (LOBSTER-style MBO messages).
+
+``run_backtest(events, book, strategy, config)`` replays one day through a Numba exchange simulator:
+
+* market data reaches the strategy after the feed latency; orders reach the exchange after the order
+  latency and are matched against the book after every event with ``ts <=`` their arrival; reports
+  (ack, fill, cancel, reject) come back after the response latency;
+* a marketable order walks the visible levels of the recorded book at its arrival (our own taker orders
+  do not deplete the recorded book); a remainder rests (limit) or is cancelled (market, IOC);
+* a resting limit order keeps a queue position (``config.queue``) and fills when executions at its
+  price consume the queue ahead, or when the market trades through its price or the opposite best quote
+  reaches it (maker fills at our price);
+* an order that could take the position beyond ``max_position`` (position + open orders on that side +
+  the order) is rejected on arrival;
+* cash, position, average-cost realized PnL, fees (``config.fees``) and taker slippage
+  (``config.slippage``) are tracked; every order and fill is returned as a Polars frame.
+
+The events table must carry, for executions/cancels, the side and price of the *resting* order (as
+LOBSTER and MBO feeds do). Built-in strategies (``strategies.STRATEGIES``) run entirely compiled; any
+object with ``on_book(view)`` runs through the Python driver with the same exchange core.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from flowsense.backtest import _core as C
+from flowsense.backtest.models import (
+    ConstantLatency,
+    FeeModel,
+    FixedBpsSlippage,
+    LatencyModel,
+    MakerTakerFees,
+    QueueModel,
+    RiskAverseQueue,
+    SlippageModel,
+)
+from flowsense.backtest.orders import (
+    LIQUIDITY_NAMES,
+    ORDER_TYPE_NAMES,
+    REASON_NAMES,
+    STATUS_NAMES,
+    CancelRequest,
+    Fill,
+    Liquidity,
+    OrderReport,
+    OrderRequest,
+    OrderStatus,
+    RejectReason,
+    ReportKind,
+)
+from flowsense.backtest.strategy import BookView
+from flowsense.data.schemas import TS, book_levels
+
+EVENT_CODES = {
+    "add": C.EV_ADD,
+    "cancel": C.EV_CANCEL,
+    "delete": C.EV_DELETE,
+    "execute_visible": C.EV_EXEC,
+    "fill": C.EV_EXEC,
+    "execute_hidden": C.EV_HIDDEN,
+}
+NO_LIMIT = 2**61
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestConfig:
+    """Everything that shapes a run besides the data and the strategy.
+
+    ``equity_interval_ns``: the equity curve has one row per bucket of this length (exchange time) with
+    the state after the last event in the bucket, stamped with that event's ``ts``, plus a final row after
+    the end-of-day orders were processed; 0 gives one row per event. ``price_scale``: price ticks per
+    dollar used internally (10_000 = LOBSTER's 1/100 cent).
+    """
+
+    initial_cash: float = 1_000_000.0
+    queue: QueueModel = field(default_factory=RiskAverseQueue)
+    latency: LatencyModel = field(default_factory=ConstantLatency)
+    fees: FeeModel = field(default_factory=MakerTakerFees)
+    slippage: SlippageModel = field(default_factory=lambda: FixedBpsSlippage(1.0))
+    max_position: int | None = None
+    seed: int = 0
+    equity_interval_ns: int = 1_000_000_000
+    price_scale: int = 10_000
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Orders, fills and the equity curve of one run (see module docstring for the conventions)."""
+
+    orders: pl.DataFrame
+    fills: pl.DataFrame
+    equity: pl.DataFrame
+    config: BacktestConfig
+    strategy: str = ""
+    n_events: int = 0
+    wall_s: float = 0.0
+    realized_pnl: float = 0.0
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """n_orders, n_fills, fill_rate (orders with at least one fill / orders), fees, final_equity,
+        pnl (final equity - initial cash, after fees), turnover (traded notional), and a few more."""
+        n_orders = self.orders.height
+        filled_orders = int((self.orders["filled"] > 0).sum()) if n_orders else 0
+        last = self.equity.row(-1, named=True) if self.equity.height else None
+        final_equity = float(last["equity"]) if last else self.config.initial_cash
+        return {
+            "strategy": self.strategy,
+            "n_events": self.n_events,
+            "n_orders": n_orders,
+            "n_fills": self.fills.height,
+            "n_rejected": int((self.orders["status"] == "rejected").sum()) if n_orders else 0,
+            "fill_rate": filled_orders / n_orders if n_orders else 0.0,
+            "fees": float(self.fills["fee"].sum()) if self.fills.height else 0.0,
+            "slippage": float(self.fills["slippage"].sum()) if self.fills.height else 0.0,
+            "turnover": float((self.fills["price"] * self.fills["size"]).sum()) if self.fills.height else 0.0,
+            "final_position": int(last["position"]) if last else 0,
+            "final_equity": final_equity,
+            "pnl": final_equity - self.config.initial_cash,
+            "realized_pnl": self.realized_pnl,
+            "wall_s": self.wall_s,
+            "events_per_s": self.n_events / self.wall_s if self.wall_s > 0 else float("nan"),
+        }
+
+
+# ----------------------------------------------------------------------------------------- preparing
+
+
+def _ticks(col: pl.Series, scale: int, null: int) -> np.ndarray:
+    return (col * scale).round(0).fill_null(null).cast(pl.Int64).to_numpy()
+
+
+def _market_data(events: pl.DataFrame, book: pl.DataFrame, scale: int) -> tuple:
+    if events.height != book.height:
+        raise ValueError(f"events ({events.height} rows) and book ({book.height} rows) must align row by row")
+    if events.height == 0:
+        raise ValueError("no events to backtest")
+    if "seq" in events.columns and "seq" in book.columns and not events["seq"].equals(book["seq"]):
+        raise ValueError("events and book rows are not aligned by seq")
+    ts = events["ts"].cast(pl.Int64).to_numpy().astype(np.int64, copy=False)
+    if np.any(np.diff(ts) < 0):
+        raise ValueError("events must be sorted by ts")
+    et = events["event_type"].cast(pl.String).replace_strict(EVENT_CODES, default=C.EV_OTHER, return_dtype=pl.Int8)
+    etype = et.to_numpy().astype(np.int8)
+    eside = events["side"].fill_null(0).cast(pl.Int8).to_numpy()
+    epx = _ticks(events["price"], scale, -1)
+    esz = events["size"].fill_null(0).cast(pl.Int64).to_numpy()
+    levels = book_levels(book.columns)
+    shape = (book.height, levels)
+    apx, asz, bpx, bsz = (np.empty(shape, np.int64) for _ in range(4))
+    for k in range(levels):
+        for side, px_arr, sz_arr, empty in (("ask", apx, asz, int(C.INF)), ("bid", bpx, bsz, 0)):
+            px = book[f"{side}_px_{k + 1}"]
+            sz = book[f"{side}_sz_{k + 1}"]
+            missing = px.is_null() | sz.is_null() | (sz <= 0)
+            px_arr[:, k] = _ticks(px, scale, empty)
+            sz_arr[:, k] = sz.fill_null(0).to_numpy()
+            m = missing.to_numpy()
+            px_arr[m, k] = empty
+            sz_arr[m, k] = 0
+    return (ts, etype, eside, epx, esz, apx, asz, bpx, bsz)
+
+
+def _cfg(config: BacktestConfig) -> tuple:
+    feed, lat_order, lat_resp, lat_prof = config.latency.arrays()
+    cfg_i = np.zeros(C.CI_SIZE, np.int64)
+    cfg_i[C.C_QUEUE] = config.queue.kind
+    cfg_i[C.C_FEE] = config.fees.kind
+    cfg_i[C.C_MAXPOS] = NO_LIMIT if config.max_position is None else int(config.max_position)
+    cfg_i[C.C_FEED] = feed
+    cfg_i[C.C_RESPMIN] = int(lat_resp.min())
+    cfg_i[C.C_EQINT] = int(config.equity_interval_ns)
+    slip = config.slippage.params()
+    cfg_i[C.C_WALK] = int(slip[1])
+    cfg_i[C.C_SEED] = int(config.seed)
+    cfg_f = np.zeros(C.CF_SIZE, np.float64)
+    q = config.queue.params()
+    cfg_f[C.CF_QPOW], cfg_f[C.CF_QSTOCH] = q[0], q[1]
+    f = config.fees.params()
+    cfg_f[C.CF_FMAKER], cfg_f[C.CF_FTAKER] = f[0], f[1]
+    cfg_f[C.CF_BPS] = slip[0]
+    cfg_f[C.CF_SCALE] = float(config.price_scale)
+    return (cfg_i, cfg_f, lat_order, lat_resp, lat_prof)
+
+
+def _new_state(config: BacktestConfig, ts: np.ndarray) -> tuple:
+    interval = int(config.equity_interval_ns)
+    n_eq = (ts.size if interval <= 0 else int(np.unique(ts // interval).size)) + 4
+    si = np.zeros(C.SI_SIZE, np.int64)
+    sf = np.zeros(C.SF_SIZE, np.float64)
+    sf[C.F_CASH] = config.initial_cash
+    sf[C.F_LASTMID] = np.nan
+    n = 1024
+    return (
+        si,
+        sf,
+        np.zeros((n, C.OI_COLS), np.int64),
+        np.zeros((n, C.OF_COLS), np.float64),
+        np.zeros((n, C.RQ_COLS), np.int64),
+        np.zeros((4 * n, C.RP_COLS), np.int64),
+        np.zeros((2 * n, C.FI_COLS), np.int64),
+        np.zeros((2 * n, C.FF_COLS), np.float64),
+        np.zeros(n, np.int64),
+        np.zeros(n_eq, np.int64),
+        np.zeros((n_eq, 3), np.float64),
+    )
+
+
+def _grow(st: tuple) -> tuple:
+    out = list(st)
+    for k in range(2, 9):
+        a = st[k]
+        b = np.zeros((a.shape[0] * 2, *a.shape[1:]), a.dtype)
+        b[: a.shape[0]] = a
+        out[k] = b
+    return tuple(out)
+
+
+# ------------------------------------------------------------------------------------------ results
+
+
+def _to_ts(a: np.ndarray) -> pl.Series:
+    return pl.Series(a, dtype=pl.Int64).cast(TS)
+
+
+def _frames(st: tuple, config: BacktestConfig) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    si, oi, of, rp, fi, ff, eq_ts, eq_f = st[0], st[2], st[3], st[5], st[6], st[7], st[9], st[10]
+    scale = float(config.price_scale)
+    n = int(si[C.S_NORD])
+    o, f = oi[:n], of[:n]
+    filled = o[:, C.O_FILLED]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avg = np.where(filled > 0, f[:, C.OF_NOTIONAL] / np.maximum(filled, 1), np.nan)
+    orders = pl.DataFrame(
+        {
+            "order_id": np.arange(1, n + 1, dtype=np.int64),
+            "ts_submit": _to_ts(o[:, C.O_TSSUB]),
+            "ts_exchange": _to_ts(o[:, C.O_TSEX]),
+            "side": o[:, C.O_SIDE].astype(np.int8),
+            "type": pl.Series([ORDER_TYPE_NAMES[int(t)] for t in o[:, C.O_TYPE]], dtype=pl.String),
+            "price": np.where(o[:, C.O_TYPE] == C.T_MARKET, np.nan, o[:, C.O_PX] / scale),
+            "size": o[:, C.O_SIZE],
+            "status": pl.Series([STATUS_NAMES[int(s)] for s in o[:, C.O_STATUS]], dtype=pl.String),
+            "filled": filled,
+            "avg_price": avg,
+            "fees": f[:, C.OF_FEES],
+            "ts_done": _to_ts(o[:, C.O_TSDONE]),
+            "reason": pl.Series([REASON_NAMES[int(r)] for r in o[:, C.O_REASON]], dtype=pl.String),
+            "queue_ahead_on_entry": np.where(f[:, C.OF_FRONT0] >= 0, f[:, C.OF_FRONT0], np.nan),
+        }
+    ).with_columns(
+        pl.when(pl.col(c).dt.epoch("ns") < 0).then(None).otherwise(pl.col(c)).alias(c)
+        for c in ("ts_exchange", "ts_done")
+    ).with_columns(pl.col("price", "avg_price", "queue_ahead_on_entry").fill_nan(None))
+    nf = int(si[C.S_NFILL])
+    fill_rep = {int(rp[k, C.P_FIDX]): int(rp[k, C.P_DLV]) for k in range(int(si[C.S_NREP]))
+                if rp[k, C.P_KIND] == C.K_FILL}
+    fills = pl.DataFrame(
+        {
+            "ts": _to_ts(fi[:nf, C.FI_TS]),
+            "ts_report": _to_ts(np.array([fill_rep.get(k, -1) for k in range(nf)], dtype=np.int64)),
+            "order_id": fi[:nf, C.FI_OIDX] + 1,
+            "side": fi[:nf, C.FI_SIDE].astype(np.int8),
+            "price": ff[:nf, C.FF_PX],
+            "size": fi[:nf, C.FI_QTY],
+            "fee": ff[:nf, C.FF_FEE],
+            "liquidity": pl.Series([LIQUIDITY_NAMES[int(x)] for x in fi[:nf, C.FI_LIQ]], dtype=pl.String),
+            "slippage": ff[:nf, C.FF_SLIP],
+            "book_price": fi[:nf, C.FI_BOOKPX] / scale,
+        }
+    )
+    ne = int(si[C.S_NEQ])
+    equity = pl.DataFrame(
+        {
+            "ts": _to_ts(eq_ts[:ne]),
+            "cash": eq_f[:ne, 0],
+            "position": eq_f[:ne, 1].astype(np.int64),
+            "mid": eq_f[:ne, 2],
+        }
+    ).with_columns(pl.col("mid").fill_nan(None)).with_columns(
+        (pl.col("cash") + pl.col("position") * pl.col("mid").fill_null(0.0)).alias("equity")
+    )
+    return orders, fills, equity
+
+
+# ---------------------------------------------------------------------------------------- the runner
+
+
+def _resolve_strategy(strategy: Any) -> Any:
+    if isinstance(strategy, str):
+        from flowsense.backtest.strategies import STRATEGIES
+
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}; built-ins: {sorted(STRATEGIES)}")
+        return STRATEGIES[strategy]()
+    return strategy
+
+
+def run_backtest(
+    events: pl.DataFrame,
+    book: pl.DataFrame,
+    strategy: Any,
+    config: BacktestConfig = BacktestConfig(),
+    progress: Callable[[float], None] | None = None,
+    *,
+    force_python: bool = False,
+) -> BacktestResult:
+    """Replay one day of ``events``/``book`` through ``strategy`` under ``config``.
+
+    ``strategy``: a built-in (instance or name from ``STRATEGIES``; runs compiled), or any object with
+    ``on_book(view)`` (and optionally ``on_fill``, ``on_order``, ``on_end``). ``progress`` is called with
+    the fraction of events done. ``force_python`` runs a built-in through the Python driver (tests).
+    """
+    strategy = _resolve_strategy(strategy)
+    if hasattr(strategy, "reset"):
+        strategy.reset()
+    t0 = time.perf_counter()
+    md = _market_data(events, book, config.price_scale)
+    cfg = _cfg(config)
+    st = _new_state(config, md[0])
+    C._seed(int(config.seed))
+    n_ev = md[0].size
+    compiled = hasattr(strategy, "numba_kind") and not force_python
+    if compiled:
+        st = _run_compiled(md, st, cfg, strategy, config, progress)
+    elif hasattr(strategy, "on_book"):
+        st = _run_python(md, st, cfg, strategy, events, book, progress)
+    else:
+        raise TypeError(f"{strategy!r} is neither a built-in strategy nor has on_book(view)")
+    orders, fills, equity = _frames(st, config)
+    return BacktestResult(
+        orders=orders,
+        fills=fills,
+        equity=equity,
+        config=config,
+        strategy=type(strategy).__name__,
+        n_events=n_ev,
+        wall_s=time.perf_counter() - t0,
+        realized_pnl=float(st[1][C.F_REAL]),
+    )
+
+
+def _run_compiled(md, st, cfg, strategy, config, progress) -> tuple:
+    n_ev = md[0].size
+    sp = np.asarray(strategy.numba_params(config.price_scale), dtype=np.float64)
+    sti = np.zeros(64, np.int64)
+    stf = np.zeros(64, np.float64)
+    scratch = np.zeros(n_ev, np.float64)
+    chunk = max(n_ev // 50, 1) if progress else n_ev
+    stop = min(chunk, n_ev)
+    while True:
+        rc = C.run_builtin(md, st, cfg, strategy.numba_kind, sp, sti, stf, scratch, stop)
+        if rc == 1:
+            st = _grow(st)
+        elif rc == 2:
+            if progress:
+                progress(stop / n_ev)
+            stop = min(stop + chunk, n_ev)
+        else:
+            break
+    if progress:
+        progress(1.0)
+    return st
+
+
+def _report_objects(st: tuple, start: int, stop: int) -> list[tuple[OrderReport, Fill | None]]:
+    rp, fi, ff = st[5], st[6], st[7]
+    out = []
+    for k in range(start, stop):
+        r = rp[k]
+        kind = ReportKind(int(r[C.P_KIND]))
+        oid = int(r[C.P_OIDX]) + 1
+        rep = OrderReport(
+            ts=int(r[C.P_DLV]),
+            ts_exchange=int(r[C.P_TSX]),
+            order_id=oid,
+            kind=kind,
+            status=OrderStatus(int(r[C.P_STATUS])),
+            filled=int(r[C.P_FILLED]),
+            leaves=int(r[C.P_LEAVES]),
+            reason=RejectReason(int(r[C.P_REASON])),
+        )
+        fill = None
+        if kind == ReportKind.FILL:
+            j = int(r[C.P_FIDX])
+            fill = Fill(
+                ts=int(r[C.P_DLV]),
+                ts_exchange=int(fi[j, C.FI_TS]),
+                order_id=oid,
+                side=int(fi[j, C.FI_SIDE]),
+                price=float(ff[j, C.FF_PX]),
+                size=int(fi[j, C.FI_QTY]),
+                fee=float(ff[j, C.FF_FEE]),
+                liquidity=Liquidity(int(fi[j, C.FI_LIQ])).name.lower(),
+                slippage=float(ff[j, C.FF_SLIP]),
+            )
+        out.append((rep, fill))
+    return out
+
+
+def _run_python(md, st, cfg, strategy, events, book, progress) -> tuple:
+    ts = md[0]
+    n_ev = ts.size
+    feed = int(cfg[0][C.C_FEED])
+    scale = float(cfg[1][C.CF_SCALE])
+    holder = {"st": st}
+    book_cols = {c: book[c].to_numpy() for c in book.columns if c not in ("symbol", "date")}
+    book_cols["ts"] = ts
+    event_cols = {c: events[c].to_numpy() for c in events.columns if c not in ("symbol", "date", "event_type")}
+    event_cols["ts"] = ts
+    event_cols["event_type"] = events["event_type"].cast(pl.String).to_numpy()
+
+    def known_status(order_id: int) -> OrderStatus:
+        s = holder["st"]
+        if not 1 <= order_id <= s[0][C.S_NORD]:
+            raise KeyError(f"unknown order id {order_id}")
+        return OrderStatus(int(s[2][order_id - 1, C.O_KSTATUS]))
+
+    view = BookView(
+        book_cols,
+        event_cols,
+        n_ev,
+        known_position=lambda: int(holder["st"][0][C.S_KPOS]),
+        known_status=known_status,
+        next_order_id=lambda: int(holder["st"][0][C.S_NORD]) + 1,
+    )
+    on_fill = getattr(strategy, "on_fill", None)
+    on_order = getattr(strategy, "on_order", None)
+
+    def dispatch(n_new: int) -> None:
+        if n_new <= 0 or (on_fill is None and on_order is None):
+            return
+        s = holder["st"]
+        cur = int(s[0][C.S_REPCUR])
+        for rep, fill in _report_objects(s, cur - n_new, cur):
+            if on_order is not None:
+                on_order(rep)
+            if fill is not None and on_fill is not None:
+                on_fill(fill)
+
+    every = max(n_ev // 100, 1)
+    for i in range(n_ev):
+        while (c := C._step_to(md, holder["st"], cfg, i)) < 0:
+            holder["st"] = _grow(holder["st"])
+        dispatch(c)
+        local = int(ts[i]) + feed
+        view._advance(i, local)
+        reqs = strategy.on_book(view)
+        for req in reqs or ():
+            s = holder["st"]
+            if s[2].shape[0] - s[0][C.S_NORD] < 2 or s[4].shape[0] - s[0][C.S_NREQ] < 2:
+                holder["st"] = s = _grow(s)
+            if isinstance(req, CancelRequest):
+                if not 1 <= req.order_id <= s[0][C.S_NORD]:
+                    raise KeyError(f"cancel of unknown order id {req.order_id}")
+                C._cancel(s, cfg, req.order_id - 1, local)
+            elif isinstance(req, OrderRequest):
+                px = 0 if req.price is None else round(req.price * scale)
+                C._submit(s, cfg, req.side, int(req.type), px, int(req.size), local)
+            else:
+                raise TypeError(f"strategy returned {req!r}; expected OrderRequest or CancelRequest")
+        holder["st"][0][C.S_I] = i + 1
+        if progress and (i + 1) % every == 0:
+            progress((i + 1) / n_ev)
+    while (c := C._finish_run(md, holder["st"], cfg)) < 0:
+        holder["st"] = _grow(holder["st"])
+    dispatch(c)
+    if hasattr(strategy, "on_end"):
+        strategy.on_end(view)
+    if progress:
+        progress(1.0)
+    return holder["st"]
