@@ -1,0 +1,210 @@
+"""Benchmark of the feature pipeline on the real GOOG level-10 LOBSTER day (147,916 events).
+
+Measures, in one run (best of ``--repeat`` timings each, after a warm-up so numba compile time is
+excluded; the on-disk numba cache makes later processes start warm too):
+
+1. the whole feature set, batch: inputs -> ``features_tick`` + ``features_1s`` + ``labels`` (events/s);
+2. event-level features vs a vectorized pandas implementation of the same subset (mid, spread,
+   microprice, OFI L1..L10 as one column operation per level, 1-second bars of those) -> speed ratio;
+3. the streaming path (``StreamingFeatureEngine`` with the 1 s clock): per-event cost measured around
+   each ``update`` call with ``time.perf_counter_ns`` (mean, p50, p99, max in microseconds).
+
+Prints a table and, as the last line of stdout, the numbers as JSON.
+
+    .venv/bin/python bench/features.py [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from flowsense.data.lobster import read_lobster
+from flowsense.features.bars import bar_frame, bar_matrices, parse_clock
+from flowsense.features.labels import compute_labels
+from flowsense.features.streaming import StreamingFeatureEngine
+from flowsense.features.tick import TickParams, prepare_inputs, tick_frame, tick_matrix
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "lobster_2012-06-21"
+ZIP = DATA / "LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
+
+
+def best_of(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def pandas_event_features(bk: pd.DataFrame, levels: int, bars: bool = True) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Vectorized pandas baseline: one column operation per level, no Python loop over rows."""
+    out = pd.DataFrame(index=bk.index)
+    a1, b1 = bk["ask_px_1"], bk["bid_px_1"]
+    as1, bs1 = bk["ask_sz_1"].fillna(0), bk["bid_sz_1"].fillna(0)
+    out["mid"] = (a1 + b1) / 2
+    out["spread"] = a1 - b1
+    out["microprice"] = (b1 * as1 + a1 * bs1) / (as1 + bs1)
+    for k in range(1, levels + 1):
+        ap = bk[f"ask_px_{k}"].fillna(np.inf)
+        bp = bk[f"bid_px_{k}"].fillna(-np.inf)
+        asz = bk[f"ask_sz_{k}"].fillna(0)
+        bsz = bk[f"bid_sz_{k}"].fillna(0)
+        pap, pbp, pas, pbs = ap.shift(1), bp.shift(1), asz.shift(1), bsz.shift(1)
+        e = (
+            bsz.where(bp >= pbp, 0.0) - pbs.where(bp <= pbp, 0.0)
+            - asz.where(ap <= pap, 0.0) + pas.where(ap >= pap, 0.0)
+        )
+        e.iloc[0] = 0.0
+        out[f"ofi_l{k}"] = e
+    out["ts"] = bk["ts"]
+    if not bars:
+        return out, None
+    g = out.groupby(out["ts"].dt.floor("1s"))
+    agg = {f"ofi_l{k}": "sum" for k in range(1, levels + 1)}
+    bar_df = g.agg({**agg, "mid": ["first", "last"], "spread": "mean", "microprice": "last"})
+    return out, bar_df
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--stream-events", type=int, default=0, help="events to stream (0 = the whole day)")
+    args = ap.parse_args()
+    if not ZIP.exists():
+        raise SystemExit(f"benchmark data missing: {ZIP}")
+    (day,) = read_lobster(ZIP)
+    book, events, trades = day.book, day.events, day.trades
+    n = book.height
+    L = day.levels
+    tp = TickParams().for_levels(L)
+    clock = parse_clock("1s")
+
+    def tick_only() -> None:  # event-level features only (all 40 tick columns, as a polars frame)
+        inp = prepare_inputs(book, events, trades)
+        tick_frame(inp, tick_matrix(inp, tp), tp)
+
+    def event_level() -> None:  # event-level features + 1 s bars (the pandas-comparable scope)
+        inp = prepare_inputs(book, events, trades)
+        mat = tick_matrix(inp, tp)
+        tick_frame(inp, mat, tp)
+        fo, io = bar_matrices(inp, mat, tp, clock)
+        bar_frame(inp.symbol, inp.date, fo, io, tp)
+
+    def full() -> None:  # the whole feature set: tick + 1 s bars + labels
+        event_level()
+        compute_labels(book)
+
+    bk = book.to_pandas()
+
+    def pandas_run() -> None:
+        pandas_event_features(bk, L)
+
+    def pandas_tick() -> None:
+        pandas_event_features(bk, L, bars=False)
+
+    def pandas_from_polars() -> None:  # same input as ours: the polars frame read from the lake
+        pandas_event_features(book.to_pandas(), L)
+
+    full()  # warm-up (numba cache load / compile)
+    pandas_run()
+    t_full = best_of(full, args.repeat)
+    t_event = best_of(event_level, args.repeat)
+    t_pandas = best_of(pandas_run, args.repeat)
+    t_tick = best_of(tick_only, args.repeat)
+    t_pandas_tick = best_of(pandas_tick, args.repeat)
+    t_pandas_conv = best_of(pandas_from_polars, args.repeat)
+
+    # streaming, per event
+    inp = prepare_inputs(book, events, trades)
+    m = args.stream_events or n
+    ts = inp.ts[:m].tolist()
+    seq = inp.seq[:m].tolist()
+    et = inp.etype[:m].tolist()
+    sz = inp.size[:m].tolist()
+    px = inp.price[:m].tolist()
+    ag = inp.agg[:m].tolist()
+    rows = [np.ascontiguousarray(inp.book[i]) for i in range(m)]
+    warm = StreamingFeatureEngine(levels=L, clocks=("1s",))
+    for i in range(min(m, 1000)):
+        warm.update(ts[i], seq[i], et[i], sz[i], px[i], ag[i], rows[i])
+    best_lat: np.ndarray | None = None
+    pc = time.perf_counter_ns
+    for _ in range(2):
+        eng = StreamingFeatureEngine(levels=L, clocks=("1s",))
+        upd = eng.update
+        lat = np.empty(m, dtype=np.int64)
+        gc.collect()
+        gc.disable()
+        try:
+            for i in range(m):
+                t0 = pc()
+                upd(ts[i], seq[i], et[i], sz[i], px[i], ag[i], rows[i])
+                lat[i] = pc() - t0
+        finally:
+            gc.enable()
+        if best_lat is None or np.percentile(lat, 99) < np.percentile(best_lat, 99):
+            best_lat = lat
+    assert best_lat is not None
+    lat_us = best_lat / 1e3
+
+    res = {
+        "events": n,
+        "levels": L,
+        "full_seconds": round(t_full, 4),
+        "full_events_per_s": round(n / t_full),
+        "event_level_seconds": round(t_event, 4),
+        "event_level_events_per_s": round(n / t_event),
+        "pandas_seconds": round(t_pandas, 4),
+        "pandas_events_per_s": round(n / t_pandas),
+        "speedup_vs_pandas": round(t_pandas / t_event, 2),
+        "tick_only_seconds": round(t_tick, 4),
+        "pandas_tick_only_seconds": round(t_pandas_tick, 4),
+        "speedup_tick_only": round(t_pandas_tick / t_tick, 2),
+        "pandas_incl_to_pandas_seconds": round(t_pandas_conv, 4),
+        "speedup_vs_pandas_incl_conversion": round(t_pandas_conv / t_event, 2),
+        "stream_events": m,
+        "stream_mean_us": round(float(lat_us.mean()), 3),
+        "stream_p50_us": round(float(np.percentile(lat_us, 50)), 3),
+        "stream_p99_us": round(float(np.percentile(lat_us, 99)), 3),
+        "stream_max_us": round(float(lat_us.max()), 1),
+        "tick_features": len(tp.columns()),
+        "python": platform.python_version(),
+        "polars": pl.__version__,
+        "pandas": pd.__version__,
+    }
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"FlowSense features - GOOG 2012-06-21 level {L}, {n:,} events (best of {args.repeat})")
+    t.add_column("measure")
+    t.add_column("value", justify="right")
+    t.add_row("whole feature set (tick + 1s bars + labels)", f"{t_full * 1e3:.1f} ms = {n / t_full:,.0f} ev/s")
+    t.add_row("event-level features + 1s bars (numba)", f"{t_event * 1e3:.1f} ms = {n / t_event:,.0f} ev/s")
+    t.add_row("pandas vectorized baseline (OFI L1-10, mid, spread, microprice, 1s bars)",
+              f"{t_pandas * 1e3:.1f} ms = {n / t_pandas:,.0f} ev/s")
+    t.add_row("speed-up vs pandas, features + 1s bars (goal >= 10x)", f"{t_pandas / t_event:.1f}x")
+    t.add_row("event-level only: numba (40 columns) / pandas (13 columns)",
+              f"{t_tick * 1e3:.1f} / {t_pandas_tick * 1e3:.1f} ms = {t_pandas_tick / t_tick:.1f}x")
+    t.add_row("pandas incl. polars->pandas conversion (same input as ours)",
+              f"{t_pandas_conv * 1e3:.1f} ms = {t_pandas_conv / t_event:.1f}x")
+    t.add_row("streaming per event: mean / p50", f"{res['stream_mean_us']:.2f} / {res['stream_p50_us']:.2f} us")
+    t.add_row("streaming per event: p99 (goal <= 20 us) / max",
+              f"{res['stream_p99_us']:.2f} / {res['stream_max_us']:.0f} us")
+    Console().print(t)
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()
