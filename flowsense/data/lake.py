@@ -38,7 +38,8 @@ class Partition:
 
     @property
     def key(self) -> str:
-        """The Dagster-style multi-partition key, ``SYMBOL|YYYY-MM-DD``."""
+        """``SYMBOL|YYYY-MM-DD``: the lake's own key (Dagster's MultiPartitionKey string is
+        ``YYYY-MM-DD|SYMBOL``; convert with ``flowsense_dagster.partitions``, never by hand)."""
         return f"{self.symbol}|{self.date.isoformat()}"
 
     @property

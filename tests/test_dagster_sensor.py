@@ -1,0 +1,168 @@
+"""The inbox sensor: new files -> dynamic partitions + one run per new partition, nothing twice."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+dg = pytest.importorskip("dagster")
+
+from flowsense_dagster.partitions import SYMBOLS  # noqa: E402
+from flowsense_dagster.resources import LakeResource  # noqa: E402
+from flowsense_dagster.sensors.inbox import inbox_sensor  # noqa: E402
+from flowsense_dagster.sources import INDEX_NAME, SourceIndex  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "lobster_2012-06-21"
+
+
+def _zip(symbol: str, level: int = 1) -> Path:
+    path = DATA / f"LOBSTER_SampleFile_{symbol}_2012-06-21_{level}.zip"
+    if not path.exists():
+        pytest.skip(f"LOBSTER sample data not found at {DATA}")
+    return path
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("FLOWSENSE_HOME", str(tmp_path))
+    (tmp_path / "inbox").mkdir()
+    return tmp_path
+
+
+class Ticker:
+    """Runs sensor ticks against one ephemeral instance, applying dynamic partition requests like the daemon."""
+
+    def __init__(self, home: Path) -> None:
+        self.instance = dg.DagsterInstance.ephemeral()
+        self.resources = {"lake": LakeResource(home=str(home))}
+        self.cursor: str | None = None
+
+    def tick(self) -> Any:
+        ctx = dg.build_sensor_context(instance=self.instance, cursor=self.cursor, resources=self.resources)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = inbox_sensor(ctx)
+        assert isinstance(result, dg.SensorResult)
+        for req in result.dynamic_partitions_requests or []:
+            self.instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+        self.cursor = result.cursor
+        return result
+
+
+def _keys(result: Any) -> list[str]:
+    return sorted(str(r.partition_key) for r in result.run_requests or [])
+
+
+def _added(result: Any) -> list[str]:
+    return sorted(k for r in result.dynamic_partitions_requests or [] for k in r.partition_keys)
+
+
+def test_first_tick_requests_new_partitions_then_nothing(home: Path) -> None:
+    inbox = home / "inbox"
+    shutil.copy(_zip("GOOG"), inbox)
+    (inbox / "sub").mkdir()
+    shutil.copy(_zip("AMZN"), inbox / "sub")
+    t = Ticker(home)
+
+    first = t.tick()
+    assert _keys(first) == ["2012-06-21|AMZN", "2012-06-21|GOOG"]
+    assert _added(first) == ["AMZN", "GOOG"]
+    assert all(r.partition_key.keys_by_dimension["date"] == "2012-06-21" for r in first.run_requests)
+    assert len({r.run_key for r in first.run_requests}) == 2
+    assert {r.partitions_def_name for r in first.dynamic_partitions_requests} == {SYMBOLS}
+    assert set(json.loads(t.cursor)) == {
+        "LOBSTER_SampleFile_GOOG_2012-06-21_1.zip",
+        "sub/LOBSTER_SampleFile_AMZN_2012-06-21_1.zip",
+    }
+    assert (inbox / INDEX_NAME).exists()
+    assert sorted(t.instance.get_dynamic_partitions(SYMBOLS)) == ["AMZN", "GOOG"]
+
+    second = t.tick()  # same files: nothing
+    assert _keys(second) == []
+    assert _added(second) == []
+    assert "no new raw files" in (second.skip_reason.skip_message if second.skip_reason else "")
+
+    shutil.copy(_zip("AAPL"), inbox)  # a new file: only its partition, only its symbol
+    third = t.tick()
+    assert _keys(third) == ["2012-06-21|AAPL"]
+    assert _added(third) == ["AAPL"]
+
+    # another depth of a known partition: the partition is requested again (the deepest book wins),
+    # but no symbol is added
+    shutil.copy(_zip("GOOG", 5), inbox)
+    fourth = t.tick()
+    assert _keys(fourth) == ["2012-06-21|GOOG"]
+    assert _added(fourth) == []
+    assert "LOBSTER_SampleFile_GOOG_2012-06-21_5.zip" in fourth.run_requests[0].run_key
+    index = SourceIndex.load(inbox)
+    (goog,) = [p for p in index.partitions() if p.symbol == "GOOG"]
+    assert index.source_for(goog).levels == 5
+
+    assert _keys(t.tick()) == []
+
+
+def test_bad_hidden_and_temp_files_are_skipped(home: Path) -> None:
+    inbox = home / "inbox"
+    (inbox / "notes.txt").write_text("not market data\n")
+    (inbox / "XYZ_2012-06-21_1.zip").write_bytes(b"this is not a zip archive")
+    (inbox / "empty.csv").write_text("")
+    (inbox / ".hidden.zip").write_bytes(b"x")
+    (inbox / "partial.zip.part").write_bytes(b"x")
+    (inbox / "backup.csv~").write_text("x")
+    t = Ticker(home)
+    first = t.tick()  # must not raise
+    assert _keys(first) == []
+    assert _added(first) == []
+    cursor = json.loads(t.cursor)
+    assert set(cursor) == {"notes.txt", "XYZ_2012-06-21_1.zip", "empty.csv"}  # handled once, not retried
+    assert "skipped" in first.skip_reason.skip_message
+    index = SourceIndex.load(inbox)
+    assert set(index.errors()) == {"notes.txt", "XYZ_2012-06-21_1.zip", "empty.csv"}
+
+    shutil.copy(_zip("GOOG"), inbox)  # good files still flow next to bad ones
+    assert _keys(t.tick()) == ["2012-06-21|GOOG"]
+
+
+def test_lobster_csv_half_waits_for_its_partner(home: Path) -> None:
+    import zipfile
+
+    inbox = home / "inbox"
+    with zipfile.ZipFile(_zip("GOOG")) as zf:
+        msg = next(n for n in zf.namelist() if "_message_" in n)
+        book = next(n for n in zf.namelist() if "_orderbook_" in n)
+        (inbox / msg).write_bytes(zf.read(msg))
+        t = Ticker(home)
+        assert _keys(t.tick()) == []  # message file alone: wait
+        assert msg not in json.loads(t.cursor)
+        (inbox / book).write_bytes(zf.read(book))
+    assert _keys(t.tick()) == ["2012-06-21|GOOG"]  # one run for the pair
+    assert _keys(t.tick()) == []
+
+
+def test_partition_already_materialized_from_same_file_is_not_requested(home: Path) -> None:
+    import datetime as dt
+
+    from flowsense.data.ingest import sha256
+    from flowsense.data.lake import Partition
+    from flowsense_dagster.partitions import to_partition_key
+
+    inbox = home / "inbox"
+    src = inbox / _zip("GOOG").name
+    shutil.copy(_zip("GOOG"), src)
+    t = Ticker(home)
+    t.instance.add_dynamic_partitions(SYMBOLS, ["GOOG"])
+    t.instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            asset_key="raw_events",
+            partition=str(to_partition_key(Partition("GOOG", dt.date(2012, 6, 21)))),
+            metadata={"source": dg.MetadataValue.path(str(src)), "source_sha256": sha256(src)},
+        )
+    )
+    first = t.tick()  # e.g. after `python -m flowsense_dagster.run`: the sensor's cursor is empty
+    assert _keys(first) == []
+    assert _added(first) == []
