@@ -1,0 +1,342 @@
+"""``flowsense backtest``: replay one symbol x day through the event-driven engine and write a report.
+
+Output folder: ``FLOWSENSE_HOME/reports/backtest_<symbol>_<date>_<strategy>_<UTC timestamp>/`` with
+``report.html``, ``report.pdf``, ``metrics.json``, ``fills.parquet``, ``orders.parquet`` and
+``equity.parquet``. ``--json`` prints one JSON object (the metrics plus run information) and nothing
+else on stdout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import inspect
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from flowsense.cli.common import console, fail, progress, settings
+
+QUEUE_MODELS = ("risk_averse", "probabilistic")
+US_EQUITY_MINUTES_PER_YEAR = 252 * 390
+
+
+# ------------------------------------------------------------------------------------------------
+# strategy registry and parameters
+# ------------------------------------------------------------------------------------------------
+
+
+def _registry() -> dict[str, type]:
+    from flowsense.backtest.strategies import STRATEGIES
+
+    return STRATEGIES
+
+
+def strategy_params(cls: type) -> dict[str, tuple[Any, str]]:
+    """Public constructor parameters of a strategy class: ``name -> (default, type name)``."""
+    out: dict[str, tuple[Any, str]] = {}
+    if dataclasses.is_dataclass(cls):
+        for f in dataclasses.fields(cls):
+            if f.name.startswith("_") or not f.init:
+                continue
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                default = inspect.Parameter.empty
+            tname = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+            out[f.name] = (default, tname)
+        return out
+    for name, p in inspect.signature(cls).parameters.items():
+        if name.startswith("_") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        ann = p.annotation
+        tname = "" if ann is inspect.Parameter.empty else (ann if isinstance(ann, str) else ann.__name__)
+        out[name] = (p.default, tname)
+    return out
+
+
+_TRUE = {"true", "yes", "y", "on", "1"}
+_FALSE = {"false", "no", "n", "off", "0"}
+
+
+def coerce(value: str, like: Any = inspect.Parameter.empty, type_name: str = "") -> Any:
+    """Parse a ``k=v`` value: to the type of the default (or annotation) when known, else bool/int/float/str."""
+    v = value.strip()
+    kind = type(like).__name__ if like is not inspect.Parameter.empty and like is not None else type_name
+    kind = kind.split("|")[0].strip()
+    if kind == "bool":
+        if v.lower() in _TRUE:
+            return True
+        if v.lower() in _FALSE:
+            return False
+        raise ValueError(f"{value!r} is not a boolean (true/false)")
+    if kind == "int":
+        f = float(v.replace("_", ""))
+        if not f.is_integer():
+            raise ValueError(f"{value!r} is not an integer")
+        return int(f)
+    if kind == "float":
+        return float(v.replace("_", ""))
+    if kind == "str":
+        return v
+    low = v.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return v
+
+
+def parse_params(cls: type, pairs: list[str]) -> dict[str, Any]:
+    """``["k=v", ...]`` -> constructor kwargs, checked against the strategy's parameters."""
+    known = strategy_params(cls)
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ValueError(f"--param {pair!r} is not k=v")
+        if key not in known:
+            raise ValueError(f"unknown parameter {key!r} for this strategy; parameters: {', '.join(known) or 'none'}")
+        default, tname = known[key]
+        try:
+            out[key] = coerce(raw, default, tname)
+        except ValueError as exc:
+            raise ValueError(f"--param {key}: {exc}") from None
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# engine configuration
+# ------------------------------------------------------------------------------------------------
+
+
+def build_config(
+    latency_ms: float | None, queue: str | None, fee_taker: float | None, fee_maker: float | None,
+    slippage_bps: float | None,
+) -> Any:
+    """A ``BacktestConfig`` with the options given on the command line (engine defaults otherwise).
+
+    ``--latency-ms X`` sets the feed, order-entry and response latencies to X ms each.
+    """
+    from flowsense.backtest import models
+    from flowsense.backtest.engine import BacktestConfig
+
+    kw: dict[str, Any] = {}
+    if latency_ms is not None:
+        if latency_ms < 0:
+            raise ValueError("--latency-ms must be >= 0")
+        ns = round(latency_ms * 1e6)
+        kw["latency"] = models.ConstantLatency(feed_ns=ns, order_ns=ns, response_ns=ns)
+    if queue is not None:
+        if queue not in QUEUE_MODELS:
+            raise ValueError(f"--queue must be one of {', '.join(QUEUE_MODELS)}, got {queue!r}")
+        kw["queue"] = models.RiskAverseQueue() if queue == "risk_averse" else models.ProbabilisticQueue()
+    if fee_taker is not None or fee_maker is not None:
+        base = models.MakerTakerFees()
+        kw["fees"] = models.MakerTakerFees(
+            maker_rate=base.maker_rate if fee_maker is None else fee_maker,
+            taker_rate=base.taker_rate if fee_taker is None else fee_taker,
+        )
+    if slippage_bps is not None:
+        if slippage_bps < 0:
+            raise ValueError("--slippage-bps must be >= 0")
+        kw["slippage"] = models.FixedBpsSlippage(bps=slippage_bps)
+    return BacktestConfig(**kw)
+
+
+def _describe(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {"model": type(obj).__name__,
+                **{f.name: _describe(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                   if not f.name.startswith("_")}}
+    if isinstance(obj, tuple) and len(obj) > 8:
+        return f"<{len(obj)} values>"
+    return obj
+
+
+# ------------------------------------------------------------------------------------------------
+# running
+# ------------------------------------------------------------------------------------------------
+
+
+def _list_strategies(as_json: bool) -> None:
+    reg = _registry()
+    if as_json:
+        print(json.dumps({name: {k: {"default": None if d is inspect.Parameter.empty else d, "type": t}
+                                 for k, (d, t) in strategy_params(cls).items()}
+                          for name, cls in reg.items()}, default=str))
+        return
+    table = Table(title="Built-in strategies")
+    table.add_column("strategy")
+    table.add_column("parameters (default)")
+    table.add_column("description")
+    for name, cls in reg.items():
+        params = ", ".join(f"{k}={'' if d is inspect.Parameter.empty else d!r}"
+                           for k, (d, _t) in strategy_params(cls).items())
+        doc = (inspect.getdoc(cls) or "").splitlines()[0] if inspect.getdoc(cls) else ""
+        table.add_row(name, params, doc)
+    console.print(table)
+
+
+def _out_dir(reports: Path, symbol: str, date: dt.date, strategy: str) -> Path:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = reports / f"backtest_{symbol}_{date.isoformat()}_{strategy}_{stamp}"
+    out, k = base, 1
+    while out.exists():
+        k += 1
+        out = base.with_name(f"{base.name}_{k}")
+    return out
+
+
+def run(
+    symbol: str, date: dt.date, strategy: str, params: dict[str, Any], config: Any, *,
+    periods_per_year: float, resample: str, show_progress: bool,
+) -> dict[str, Any]:
+    """Load the partition, run the engine, compute metrics, write the report; return the JSON payload."""
+    import polars as pl
+
+    from flowsense.backtest.engine import run_backtest
+    from flowsense.backtest.metrics import compute_metrics, jsonable
+    from flowsense.backtest.report import write_report
+    from flowsense.backtest.walkforward import regime_metrics, rolling_vol_regimes
+    from flowsense.data.lake import Lake, Partition
+
+    cfg = settings()
+    lake = Lake(cfg.lake)
+    part = Partition(symbol, date)
+    missing = [t for t in ("events", "book") if not lake.exists(t, part)]
+    if missing:
+        have = [p.key for p in lake.partitions("events") if p.symbol == symbol][:5]
+        hint = f" (ingested for {symbol}: {', '.join(have)})" if have else ""
+        fail(f"no {' / '.join(missing)} for {symbol} on {date} in the lake at {cfg.lake}{hint}; "
+             f"run `flowsense ingest <files>` first (the engine needs events and a book)")
+    events = lake.read("events", part)
+    book = lake.read("book", part)
+    strat = _registry()[strategy](**params)
+
+    with progress() as bar:
+        task = bar.add_task(f"backtest {symbol} {date} {strategy}", total=100)
+
+        def on_progress(frac: float) -> None:
+            bar.update(task, completed=100.0 * float(frac))
+
+        res = run_backtest(events, book, strat, config, progress=on_progress if show_progress else None)
+        bar.update(task, completed=100)
+
+    equity = res.equity
+    # metrics start from the initial cash at the first event (the engine's first row is after a bucket)
+    start = pl.DataFrame({"ts": [events["ts"].min()], "equity": [float(config.initial_cash)]},
+                         schema={"ts": equity["ts"].dtype, "equity": pl.Float64})
+    eq_metrics = pl.concat([start, equity.select("ts", "equity", "mid")], how="diagonal_relaxed")
+    metrics = compute_metrics(eq_metrics, res.fills, res.orders, periods_per_year=periods_per_year,
+                              resample=resample)
+    # per-regime: 1-minute bars of the mid, terciles of the trailing 30-bar volatility
+    bars = (equity.sort("ts").group_by_dynamic("ts", every=resample).agg(pl.col("equity").last(),
+                                                                          pl.col("mid").drop_nulls().last())
+            .with_columns(pl.col("mid").forward_fill().backward_fill()))
+    regimes = None
+    if bars.height > 2 and bars["mid"].null_count() < bars.height:
+        labels = rolling_vol_regimes(bars["mid"], window=min(30, max(bars.height // 4, 2)))
+        rets = bars["equity"].pct_change().fill_null(0.0).fill_nan(0.0)
+        regimes = regime_metrics(rets.to_numpy(), labels, periods_per_year=periods_per_year)
+    engine_summary = res.summary()
+    out = _out_dir(cfg.reports, symbol, date, strategy)
+    art = write_report(
+        out, equity=equity, metrics=metrics, fills=res.fills, book=book, regimes=regimes,
+        params={"strategy": strategy, **params, "latency": type(config.latency).__name__,
+                "queue": type(config.queue).__name__},
+        title=f"Backtest {symbol} {date} - {strategy}",
+        subtitle=f"{engine_summary.get('n_events', 0):,} events, {engine_summary.get('n_orders', 0):,} orders, "
+                 f"{engine_summary.get('n_fills', 0):,} fills",
+    )
+    res.fills.write_parquet(out / "fills.parquet")
+    res.orders.write_parquet(out / "orders.parquet")
+    equity.write_parquet(out / "equity.parquet")
+    payload = {
+        "symbol": symbol, "date": date.isoformat(), "strategy": strategy, "params": params,
+        **metrics,
+        "engine": engine_summary,
+        "config": _describe(config),
+        "regimes": regimes.to_dicts() if regimes is not None else [],
+        "report_dir": str(out), "report_html": str(art.html), "report_pdf": str(art.pdf),
+    }
+    payload = jsonable(payload)
+    (out / "metrics.json").write_text(json.dumps(payload, indent=2, default=str))
+    payload["_summary_rows"] = art.summary
+    return payload
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def backtest(
+        symbol: Annotated[str | None, typer.Option("--symbol", "-s", help="Symbol of the lake partition.")] = None,
+        date: Annotated[str | None, typer.Option("--date", "-d", help="Trading date YYYY-MM-DD.")] = None,
+        strategy: Annotated[str | None, typer.Option(help="Built-in strategy (see --list-strategies).")] = None,
+        param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Strategy parameter k=v (repeatable).")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object of metrics, nothing else.")] = False,
+        latency_ms: Annotated[float | None, typer.Option(help="Feed, order and response latency in ms each.")] = None,
+        queue: Annotated[str | None, typer.Option(help="Queue model: risk_averse or probabilistic.")] = None,
+        fee_taker: Annotated[float | None, typer.Option(help="Taker fee rate (fraction of notional).")] = None,
+        fee_maker: Annotated[float | None, typer.Option(help="Maker fee rate (negative = rebate).")] = None,
+        slippage_bps: Annotated[float | None, typer.Option(help="Taker slippage in basis points.")] = None,
+        periods_per_year: Annotated[float, typer.Option(help="Periods per year of the resampled equity (default: 1-minute bars, 252 x 390).")] = US_EQUITY_MINUTES_PER_YEAR,
+        resample: Annotated[str, typer.Option(help="Bar length the equity curve is sampled at for return metrics.")] = "1m",
+        list_strategies: Annotated[bool, typer.Option("--list-strategies", help="List built-in strategies and parameters.")] = False,
+    ) -> None:
+        """Backtest a built-in strategy on one ingested symbol x day; write HTML/PDF report and metrics.
+
+        Example: flowsense backtest --symbol AAPL --date 2012-06-21 --strategy ofi_threshold --param threshold=500
+        """
+        try:
+            reg = _registry()
+        except ImportError as exc:  # pragma: no cover - engine not installed
+            fail(f"the backtest engine is not available: {exc}")
+        if list_strategies:
+            _list_strategies(as_json)
+            return
+        if not (symbol and date and strategy):
+            fail("--symbol, --date and --strategy are required (or --list-strategies)")
+        if strategy not in reg:
+            fail(f"unknown strategy {strategy!r}; built-in strategies: {', '.join(reg)}")
+        try:
+            day = dt.date.fromisoformat(date)
+        except ValueError:
+            fail(f"--date {date!r} is not YYYY-MM-DD")
+        try:
+            params = parse_params(reg[strategy], param or [])
+            config = build_config(latency_ms, queue, fee_taker, fee_maker, slippage_bps)
+            _ = reg[strategy](**params)  # validate values early (e.g. __post_init__ checks)
+        except (ValueError, TypeError) as exc:
+            fail(exc)
+        payload = run(symbol, day, strategy, params, config, periods_per_year=periods_per_year,
+                      resample=resample, show_progress=not as_json or sys.stderr.isatty())
+        rows = payload.pop("_summary_rows")
+        if as_json:
+            sys.stdout.write(json.dumps(payload, default=str) + "\n")
+            sys.stdout.flush()
+            return
+        table = Table(title=f"Backtest {symbol} {day} {strategy}")
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        for label, value in rows:
+            table.add_row(label, value)
+        eng = payload["engine"]
+        for key in ("n_events", "n_orders", "n_fills", "n_rejected"):
+            if key in eng:
+                table.add_row(key.replace("_", " "), f"{int(eng[key]):,}")
+        if isinstance(eng.get("events_per_s"), float) and math.isfinite(eng["events_per_s"]):
+            table.add_row("engine events/s", f"{eng['events_per_s']:,.0f}")
+        console.print(table)
+        console.print(f"report: {payload['report_html']}")
+        console.print(f"        {payload['report_pdf']}")
