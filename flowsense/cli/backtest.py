@@ -1,9 +1,8 @@
 """``flowsense backtest``: replay one symbol x day through the event-driven engine and write a report.
 
-Output folder: ``FLOWSENSE_HOME/reports/backtest_<symbol>_<date>_<strategy>_<UTC timestamp>/`` with
-``report.html``, ``report.pdf``, ``metrics.json``, ``fills.parquet``, ``orders.parquet`` and
-``equity.parquet``. ``--json`` prints one JSON object (the metrics plus run information) and nothing
-else on stdout.
+The work is :func:`flowsense.backtest.runner.run_partition` (shared with the Dagster assets); the report
+lands in ``FLOWSENSE_HOME/reports/``. ``--json`` prints one JSON object (the metrics plus run information)
+and nothing else on stdout.
 """
 
 from __future__ import annotations
@@ -14,16 +13,16 @@ import inspect
 import json
 import math
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from flowsense.cli.common import console, fail, progress, settings
+from flowsense.backtest.runner import US_EQUITY_MINUTES_PER_YEAR, run_partition
+from flowsense.cli.common import console, fail, progress, reported_errors, settings
+from flowsense.data.lake import Lake
 
 QUEUE_MODELS = ("risk_averse", "probabilistic")
-US_EQUITY_MINUTES_PER_YEAR = 252 * 390
 
 
 # ------------------------------------------------------------------------------------------------
@@ -155,16 +154,6 @@ def build_config(
     return BacktestConfig(**kw)
 
 
-def _describe(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {"model": type(obj).__name__,
-                **{f.name: _describe(getattr(obj, f.name)) for f in dataclasses.fields(obj)
-                   if not f.name.startswith("_")}}
-    if isinstance(obj, tuple) and len(obj) > 8:
-        return f"<{len(obj)} values>"
-    return obj
-
-
 # ------------------------------------------------------------------------------------------------
 # running
 # ------------------------------------------------------------------------------------------------
@@ -187,94 +176,6 @@ def _list_strategies(as_json: bool) -> None:
         doc = (inspect.getdoc(cls) or "").splitlines()[0] if inspect.getdoc(cls) else ""
         table.add_row(name, params, doc)
     console.print(table)
-
-
-def _out_dir(reports: Path, symbol: str, date: dt.date, strategy: str) -> Path:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    base = reports / f"backtest_{symbol}_{date.isoformat()}_{strategy}_{stamp}"
-    out, k = base, 1
-    while out.exists():
-        k += 1
-        out = base.with_name(f"{base.name}_{k}")
-    return out
-
-
-def run(
-    symbol: str, date: dt.date, strategy: str, params: dict[str, Any], config: Any, *,
-    periods_per_year: float, resample: str, show_progress: bool,
-) -> dict[str, Any]:
-    """Load the partition, run the engine, compute metrics, write the report; return the JSON payload."""
-    import polars as pl
-
-    from flowsense.backtest.engine import run_backtest
-    from flowsense.backtest.metrics import compute_metrics, jsonable
-    from flowsense.backtest.report import write_report
-    from flowsense.backtest.walkforward import regime_metrics, rolling_vol_regimes
-    from flowsense.data.lake import Lake, Partition
-
-    cfg = settings()
-    lake = Lake(cfg.lake)
-    part = Partition(symbol, date)
-    missing = [t for t in ("events", "book") if not lake.exists(t, part)]
-    if missing:
-        have = [p.key for p in lake.partitions("events") if p.symbol == symbol][:5]
-        hint = f" (ingested for {symbol}: {', '.join(have)})" if have else ""
-        fail(f"no {' / '.join(missing)} for {symbol} on {date} in the lake at {cfg.lake}{hint}; "
-             f"run `flowsense ingest <files>` first (the engine needs events and a book)")
-    events = lake.read("events", part)
-    book = lake.read("book", part)
-    strat = _registry()[strategy](**params)
-
-    with progress() as bar:
-        task = bar.add_task(f"backtest {symbol} {date} {strategy}", total=100)
-
-        def on_progress(frac: float) -> None:
-            bar.update(task, completed=100.0 * float(frac))
-
-        res = run_backtest(events, book, strat, config, progress=on_progress if show_progress else None)
-        bar.update(task, completed=100)
-
-    equity = res.equity
-    # metrics start from the initial cash at the first event (the engine's first row is after a bucket)
-    start = pl.DataFrame({"ts": [events["ts"].min()], "equity": [float(config.initial_cash)]},
-                         schema={"ts": equity["ts"].dtype, "equity": pl.Float64})
-    eq_metrics = pl.concat([start, equity.select("ts", "equity", "mid")], how="diagonal_relaxed")
-    metrics = compute_metrics(eq_metrics, res.fills, res.orders, periods_per_year=periods_per_year,
-                              resample=resample)
-    # per-regime: 1-minute bars of the mid, terciles of the trailing 30-bar volatility
-    bars = (equity.sort("ts").group_by_dynamic("ts", every=resample).agg(pl.col("equity").last(),
-                                                                          pl.col("mid").drop_nulls().last())
-            .with_columns(pl.col("mid").forward_fill().backward_fill()))
-    regimes = None
-    if bars.height > 2 and bars["mid"].null_count() < bars.height:
-        labels = rolling_vol_regimes(bars["mid"], window=min(30, max(bars.height // 4, 2)))
-        rets = bars["equity"].pct_change().fill_null(0.0).fill_nan(0.0)
-        regimes = regime_metrics(rets.to_numpy(), labels, periods_per_year=periods_per_year)
-    engine_summary = res.summary()
-    out = _out_dir(cfg.reports, symbol, date, strategy)
-    art = write_report(
-        out, equity=equity, metrics=metrics, fills=res.fills, book=book, regimes=regimes,
-        params={"strategy": strategy, **params, "latency": type(config.latency).__name__,
-                "queue": type(config.queue).__name__},
-        title=f"Backtest {symbol} {date} - {strategy}",
-        subtitle=f"{engine_summary.get('n_events', 0):,} events, {engine_summary.get('n_orders', 0):,} orders, "
-                 f"{engine_summary.get('n_fills', 0):,} fills",
-    )
-    res.fills.write_parquet(out / "fills.parquet")
-    res.orders.write_parquet(out / "orders.parquet")
-    equity.write_parquet(out / "equity.parquet")
-    payload = {
-        "symbol": symbol, "date": date.isoformat(), "strategy": strategy, "params": params,
-        **metrics,
-        "engine": engine_summary,
-        "config": _describe(config),
-        "regimes": regimes.to_dicts() if regimes is not None else [],
-        "report_dir": str(out), "report_html": str(art.html), "report_pdf": str(art.pdf),
-    }
-    payload = jsonable(payload)
-    (out / "metrics.json").write_text(json.dumps(payload, indent=2, default=str))
-    payload["_summary_rows"] = art.summary
-    return payload
 
 
 def register(app: typer.Typer) -> None:
@@ -319,9 +220,17 @@ def register(app: typer.Typer) -> None:
             _ = reg[strategy](**params)  # validate values early (e.g. __post_init__ checks)
         except (ValueError, TypeError) as exc:
             fail(exc)
-        payload = run(symbol, day, strategy, params, config, periods_per_year=periods_per_year,
-                      resample=resample, show_progress=not as_json or sys.stderr.isatty())
-        rows = payload.pop("_summary_rows")
+        cfg = settings()
+        with progress() as bar, reported_errors():
+            task = bar.add_task(f"backtest {symbol} {day} {strategy}", total=100)
+            show = not as_json or sys.stderr.isatty()
+            outcome = run_partition(
+                Lake(cfg.lake), cfg.reports, symbol, day, strategy, params, config,
+                periods_per_year=periods_per_year, resample=resample,
+                progress=(lambda frac: bar.update(task, completed=100.0 * float(frac))) if show else None,
+            )
+            bar.update(task, completed=100)
+        payload, rows = outcome.payload, outcome.summary_rows
         if as_json:
             sys.stdout.write(json.dumps(payload, default=str) + "\n")
             sys.stdout.flush()

@@ -1,0 +1,134 @@
+"""Run one backtest on a lake partition and write its report: shared by the CLI and the Dagster assets.
+
+Output folder: ``{reports}/backtest_<symbol>_<date>_<strategy>_<UTC timestamp>/`` with ``report.html``,
+``report.pdf``, ``metrics.json``, ``fills.parquet``, ``orders.parquet`` and ``equity.parquet``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from flowsense.data.lake import Lake, Partition
+from flowsense.errors import FlowSenseError
+
+US_EQUITY_MINUTES_PER_YEAR = 252 * 390
+
+
+class MissingPartitionError(FlowSenseError):
+    """The partition a backtest needs is not in the lake."""
+
+
+@dataclass(frozen=True)
+class BacktestRun:
+    payload: dict[str, Any]  # JSON-able metrics + run information (what metrics.json holds)
+    summary_rows: list[tuple[str, str]]  # formatted (label, value) rows for tables
+    out_dir: Path
+    pngs: dict[str, bytes]  # report figures, for Dagster metadata
+
+
+def describe(obj: Any) -> Any:
+    """A JSON-able description of a (nested) config dataclass."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {"model": type(obj).__name__,
+                **{f.name: describe(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                   if not f.name.startswith("_")}}
+    if isinstance(obj, tuple) and len(obj) > 8:
+        return f"<{len(obj)} values>"
+    return obj
+
+
+def out_dir_for(reports: Path, symbol: str, date: dt.date, strategy: str) -> Path:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = reports / f"backtest_{symbol}_{date.isoformat()}_{strategy}_{stamp}"
+    out, k = base, 1
+    while out.exists():
+        k += 1
+        out = base.with_name(f"{base.name}_{k}")
+    return out
+
+
+def run_partition(
+    lake: Lake,
+    reports: Path,
+    symbol: str,
+    date: dt.date,
+    strategy: str,
+    params: dict[str, Any],
+    config: Any,
+    *,
+    periods_per_year: float = US_EQUITY_MINUTES_PER_YEAR,
+    resample: str = "1m",
+    progress: Callable[[float], None] | None = None,
+    out_dir: Path | None = None,
+) -> BacktestRun:
+    """Load the partition, run the engine, compute metrics, write the report."""
+    from flowsense.backtest.engine import run_backtest
+    from flowsense.backtest.metrics import compute_metrics, jsonable
+    from flowsense.backtest.report import write_report
+    from flowsense.backtest.strategies import STRATEGIES
+    from flowsense.backtest.walkforward import regime_metrics, rolling_vol_regimes
+
+    part = Partition(symbol, date)
+    missing = [t for t in ("events", "book") if not lake.exists(t, part)]
+    if missing:
+        have = [p.key for p in lake.partitions("events") if p.symbol == symbol][:5]
+        hint = f" (ingested for {symbol}: {', '.join(have)})" if have else ""
+        raise MissingPartitionError(
+            f"no {' / '.join(missing)} for {symbol} on {date} in the lake at {lake.root}{hint}; "
+            f"run `flowsense ingest <files>` first (the engine needs events and a book)"
+        )
+    if strategy not in STRATEGIES:
+        raise FlowSenseError(f"unknown strategy {strategy!r}; built-in strategies: {', '.join(STRATEGIES)}")
+    events = lake.read("events", part)
+    book = lake.read("book", part)
+    strat = STRATEGIES[strategy](**params)
+    res = run_backtest(events, book, strat, config, progress=progress)
+
+    equity = res.equity
+    # metrics start from the initial cash at the first event (the engine's first row is after a bucket)
+    start = pl.DataFrame({"ts": [events["ts"].min()], "equity": [float(config.initial_cash)]},
+                         schema={"ts": equity["ts"].dtype, "equity": pl.Float64})
+    eq_metrics = pl.concat([start, equity.select("ts", "equity", "mid")], how="diagonal_relaxed")
+    metrics = compute_metrics(eq_metrics, res.fills, res.orders, periods_per_year=periods_per_year,
+                              resample=resample)
+    # per-regime: bars of the mid, terciles of the trailing 30-bar volatility
+    bars = (equity.sort("ts").group_by_dynamic("ts", every=resample).agg(pl.col("equity").last(),
+                                                                          pl.col("mid").drop_nulls().last())
+            .with_columns(pl.col("mid").forward_fill().backward_fill()))
+    regimes = None
+    if bars.height > 2 and bars["mid"].null_count() < bars.height:
+        labels = rolling_vol_regimes(bars["mid"], window=min(30, max(bars.height // 4, 2)))
+        rets = bars["equity"].pct_change().fill_null(0.0).fill_nan(0.0)
+        regimes = regime_metrics(rets.to_numpy(), labels, periods_per_year=periods_per_year)
+    engine_summary = res.summary()
+    out = out_dir or out_dir_for(reports, symbol, date, strategy)
+    art = write_report(
+        out, equity=equity, metrics=metrics, fills=res.fills, book=book, regimes=regimes,
+        params={"strategy": strategy, **params, "latency": type(config.latency).__name__,
+                "queue": type(config.queue).__name__},
+        title=f"Backtest {symbol} {date} - {strategy}",
+        subtitle=f"{engine_summary.get('n_events', 0):,} events, {engine_summary.get('n_orders', 0):,} orders, "
+                 f"{engine_summary.get('n_fills', 0):,} fills",
+    )
+    res.fills.write_parquet(out / "fills.parquet")
+    res.orders.write_parquet(out / "orders.parquet")
+    equity.write_parquet(out / "equity.parquet")
+    payload = {
+        "symbol": symbol, "date": date.isoformat(), "strategy": strategy, "params": params,
+        **metrics,
+        "engine": engine_summary,
+        "config": describe(config),
+        "regimes": regimes.to_dicts() if regimes is not None else [],
+        "report_dir": str(out), "report_html": str(art.html), "report_pdf": str(art.pdf),
+    }
+    payload = jsonable(payload)
+    (out / "metrics.json").write_text(json.dumps(payload, indent=2, default=str))
+    return BacktestRun(payload=payload, summary_rows=list(art.summary), out_dir=out, pngs=dict(art.pngs or {}))
