@@ -214,3 +214,15 @@ def test_bad_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLOWSENSE_PROFILE", "staging")
     result = CliRunner().invoke(app, ["catalog"])
     assert result.exit_code == 2 and "FLOWSENSE_PROFILE" in result.output
+
+
+def test_halt_messages(tmp_path: Path) -> None:
+    """LOBSTER type 7: price -1 halt, 0 quoting resumes, 1 trading resumes; no price is stored for them."""
+    msgs, books = good_rows()
+    msgs = [*msgs[:3], "34201.5,7,0,0,-1,-1", "34201.6,7,0,0,0,-1", "34201.7,7,0,0,1,-1", *msgs[3:]]
+    books = [*books[:3], books[2], books[2], books[2], *books[3:]]
+    (res,) = ingest_file(write_pair(tmp_path / "in", msgs, books), Lake(tmp_path / "lake"))
+    ev = Lake(tmp_path / "lake").read("events", res.partition)
+    assert ev["event_type"].cast(str).to_list()[3:6] == ["halt", "quote_resume", "trade_resume"]
+    assert ev["price"][3:6].to_list() == [None, None, None]
+    assert res.report.halts == 1 and res.report.ok

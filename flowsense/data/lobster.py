@@ -172,18 +172,33 @@ def scaled_price(values: pl.Series, empty: pl.Series | None = None) -> pl.Series
     return dollars if empty is None else dollars.set(empty, None)  # type: ignore[arg-type]
 
 
+_TYPE_NAMES = {code: name for code, name in LOBSTER_TYPES.items() if code != 7}
+# halts are refined by their price field: -1 halt, 0 quoting resumes, 1 trading resumes
+_HALT_CODES = {-1: "halt", 0: "quote_resume", 1: "trade_resume"}
+
+
 def _event_type(msg: pl.DataFrame, path: str) -> pl.Series:
-    types = msg["type"].to_numpy()
-    bad = np.flatnonzero((types < 1) | (types > 7))
-    if bad.size:
-        raise IngestError(path, f"unknown LOBSTER message type {types[bad[0]]}", line=int(bad[0]) + 1)
-    lut = np.array([""] + [LOBSTER_TYPES[i] for i in range(1, 8)], dtype=object)
-    names = lut[types]
-    halts = np.flatnonzero(types == 7)
-    if halts.size:
-        codes = msg["price"].to_numpy()[halts]
-        names[halts] = np.where(codes == -1, "halt", np.where(codes == 0, "quote_resume", "trade_resume"))
-    return pl.Series("event_type", names, dtype=EventType)
+    types = msg["type"]
+    bad = (types < 1) | (types > 7)
+    if bad.any():
+        row = int(bad.arg_max() or 0)
+        raise IngestError(path, f"unknown LOBSTER message type {types[row]}", line=row + 1)
+    names = types.replace_strict(_TYPE_NAMES, default=None, return_dtype=EventType)
+    halts = types == 7
+    if halts.any():
+        codes = msg["price"].replace_strict(_HALT_CODES, default="halt", return_dtype=EventType)
+        names = names.zip_with(~halts, codes)
+    return names.alias("event_type")
+
+
+def _book_prices(book_raw: pl.DataFrame, levels: int) -> pl.DataFrame:
+    """All price columns scaled to dollars in one vectorized pass (correctly rounded: NumPy division, not
+    polars' reciprocal multiplication); empty levels (+-9999999999) become null."""
+    cols = [c for c in book_level_columns(levels) if "_px_" in c]
+    raw = book_raw.select(cols).to_numpy()
+    dollars = raw / PRICE_SCALE
+    dollars[np.abs(raw) >= EMPTY_PRICE] = np.nan
+    return pl.from_numpy(dollars, schema=cols).fill_nan(None)
 
 
 def parse_day(source: LobsterSource) -> DayTables:
@@ -229,15 +244,15 @@ def parse_day(source: LobsterSource) -> DayTables:
         name.date,
     ).select(list(EVENTS_SCHEMA))
 
-    book_exprs: list[pl.Series | pl.Expr] = []
-    for k in range(1, levels + 1):
-        for side in ("ask", "bid"):
-            px = book_raw[f"{side}_px_{k}"]
-            empty = px.abs() >= EMPTY_PRICE
-            book_exprs.append(scaled_price(px, empty))
-            book_exprs.append(pl.when(empty).then(None).otherwise(pl.col(f"{side}_sz_{k}")).alias(f"{side}_sz_{k}"))
+    prices = _book_prices(book_raw, levels)
+    sizes = [
+        pl.when(prices[f"{side}_px_{k}"].is_null()).then(None).otherwise(pl.col(f"{side}_sz_{k}")).alias(f"{side}_sz_{k}")
+        for k in range(1, levels + 1)
+        for side in ("ask", "bid")
+    ]
     book = (
-        book_raw.with_columns(book_exprs)
+        book_raw.with_columns(sizes)
+        .with_columns(prices)
         .with_columns(events.select("ts", "symbol", "date", "seq"))
         .select(list(book_schema(levels)))
     )
