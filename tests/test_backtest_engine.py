@@ -338,3 +338,49 @@ def test_market_maker_and_queue_models_on_goog(goog) -> None:
     progress: list[float] = []
     run_backtest(ev, bk, "ofi_threshold", progress=progress.append)
     assert progress[-1] == 1.0 and progress == sorted(progress)
+
+
+# ------------------------------------------------------------------------------- preparation / speed
+
+
+def test_market_data_conversion_empty_levels_and_ticks() -> None:
+    from flowsense.backtest import _core as C
+    from flowsense.backtest.engine import _market_data
+
+    events, book = make_day([
+        (0, "add", 1, 99.97, 100, ASKS, BIDS),
+        (1, "execute_visible", -1, 100.00, 100, [(100.01, 200)], [(99.99, 300), (99.98, 0)]),
+    ])
+    ts, etype, eside, epx, esz, apx, asz, bpx, bsz = _market_data(events, book, 10_000)
+    assert etype.tolist() == [C.EV_ADD, C.EV_EXEC] and eside.tolist() == [1, -1]
+    assert epx.tolist() == [999_700, 1_000_000] and esz.tolist() == [100, 100]
+    assert apx.tolist() == [[1_000_000, 1_000_100, 1_000_200], [1_000_100, C.INF, C.INF]]
+    assert asz.tolist() == [[100, 200, 300], [200, 0, 0]]
+    assert bpx.tolist() == [[999_900, 999_800, 999_700], [999_900, 0, 0]]  # size 0 -> empty level
+    assert bsz.tolist() == [[300, 200, 100], [300, 0, 0]]
+    assert ts.tolist() == [T0, T0 + MS]
+
+
+def test_run_reports_phase_timings() -> None:
+    events, book = make_day([(0, "add", 1, 99.97, 100, ASKS, BIDS), (5, "add", 1, 99.97, 100, ASKS, BIDS)])
+    res = run_backtest(events, book, BuyAndHold(size=10), BacktestConfig(latency=ZERO))
+    st = res.stats
+    assert st["compiled"] is True
+    assert min(st["prepare_s"], st["run_s"], st["frames_s"]) >= 0
+    assert st["prepare_s"] + st["run_s"] + st["frames_s"] <= res.wall_s + 1e-6
+
+
+@pytest.mark.real_data
+def test_compiled_loop_same_result_in_chunks_and_python_driver_on_goog(goog) -> None:
+    # the compiled loop stops/resumes for progress chunks and buffer growth; results must not depend on it
+    ev, bk = goog.events, goog.book
+    strat = OfiThreshold(threshold=200.0, size=100, max_position=200)
+    cfg = BacktestConfig(slippage=FixedBpsSlippage(0.0, walk_book=False))
+    whole = run_backtest(ev, bk, strat, cfg)
+    chunked = run_backtest(ev, bk, strat, cfg, progress=lambda _f: None)
+    assert whole.orders.height > 1024  # more than the initial buffers: they grew
+    for a, b in ((whole.orders, chunked.orders), (whole.fills, chunked.fills), (whole.equity, chunked.equity)):
+        assert a.equals(b)
+    python = run_backtest(ev.head(8_000), bk.head(8_000), strat, cfg, force_python=True)
+    compiled = run_backtest(ev.head(8_000), bk.head(8_000), strat, cfg)
+    assert compiled.orders.equals(python.orders) and compiled.fills.equals(python.fills)

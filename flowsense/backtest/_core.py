@@ -64,6 +64,41 @@ HEADROOM = 64
 
 
 @njit(cache=True)
+def book_arrays(ask_px, ask_sz, bid_px, bid_sz, scale):
+    """Per-level book columns -> ask/bid price ticks and sizes, each an (n, levels) int64 array.
+
+    Inputs: tuples of ``levels`` columns, prices float64 (NaN = null), sizes int64 (null = 0). A level is
+    empty when its price is null or its size <= 0: empty asks get price ``INF`` (so "best ask <= x" is
+    never true), empty bids price 0, both size 0. Ticks are ``round(price * scale)``, half to even (as
+    Polars' ``round``). The outputs are column-major (Fortran order): every pass here streams, and the
+    engine's per-event reads of the best level (column 0) are contiguous."""
+    levels = len(ask_px)
+    n = ask_px[0].size
+    apx = np.empty((levels, n), np.int64).T
+    asz = np.empty((levels, n), np.int64).T
+    bpx = np.empty((levels, n), np.int64).T
+    bsz = np.empty((levels, n), np.int64).T
+    for k in range(levels):
+        p, q = ask_px[k], ask_sz[k]
+        for r in range(n):
+            if np.isnan(p[r]) or q[r] <= 0:
+                apx[r, k] = INF
+                asz[r, k] = 0
+            else:
+                apx[r, k] = np.int64(np.rint(p[r] * scale))
+                asz[r, k] = q[r]
+        p, q = bid_px[k], bid_sz[k]
+        for r in range(n):
+            if np.isnan(p[r]) or q[r] <= 0:
+                bpx[r, k] = 0
+                bsz[r, k] = 0
+            else:
+                bpx[r, k] = np.int64(np.rint(p[r] * scale))
+                bsz[r, k] = q[r]
+    return apx, asz, bpx, bsz
+
+
+@njit(cache=True)
 def _draw(samples, prof, t):
     n = samples.size
     if n == 1:
@@ -479,7 +514,7 @@ def _finish_run(md, st, cfg):
 SK_BUY_AND_HOLD, SK_OFI, SK_MM = 0, 1, 2
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _terminal(status):
     return status >= ST_FILLED
 
@@ -499,7 +534,7 @@ def _strat_buy_and_hold(md, st, cfg, sp, sti, i, local):
         sti[0] = 2
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def ofi_increment(pb0, qb0, pa0, qa0, pb1, qb1, pa1, qa1):
     """Cont-Kukanov-Stoikov order-flow imbalance contribution of one top-of-book change."""
     e = 0.0
@@ -514,38 +549,10 @@ def ofi_increment(pb0, qb0, pa0, qa0, pb1, qb1, pa1, qa1):
     return e
 
 
-@njit(cache=True)
-def _strat_ofi(md, st, cfg, sp, sti, stf, scratch, i, local):
-    # sp = [threshold, size, window_ns, max_position]
-    # sti: 0 head, 1 in-flight order index (-1 none); stf: 0 rolling ofi
-    ts, apx, asz, bpx, bsz = md[0], md[5], md[6], md[7], md[8]
-    si, oi = st[0], st[2]
-    n_ev = ts.size
-    if i == 0:
-        e = 0.0
-        sti[1] = -1
-    else:
-        e = ofi_increment(bpx[i - 1, 0], bsz[i - 1, 0], apx[i - 1, 0], asz[i - 1, 0],
-                          bpx[i, 0], bsz[i, 0], apx[i, 0], asz[i, 0])
-    scratch[i] = e
-    ofi = stf[0] + e
-    h = sti[0]
-    window = np.int64(sp[2])
-    while h < i and ts[h] <= ts[i] - window:
-        ofi -= scratch[h]
-        h += 1
-    sti[0] = h
-    stf[0] = ofi
-    inflight = sti[1]
-    if inflight >= 0:
-        if not _terminal(oi[inflight, O_KSTATUS]):
-            return
-        sti[1] = -1
-    thr = sp[0]
-    size = np.int64(sp[1])
-    maxpos = np.int64(sp[3])
-    pos = si[S_KPOS]
-    if i == n_ev - 1:
+@njit(cache=True, inline="always")
+def _ofi_delta(ofi, thr, size, maxpos, pos, last):
+    """The ``ofi_threshold`` rule: shares to trade (signed) towards the target position."""
+    if last:
         tgt = 0
     elif ofi > thr:
         tgt = size
@@ -556,9 +563,7 @@ def _strat_ofi(md, st, cfg, sp, sti, stf, scratch, i, local):
     else:
         tgt = pos
     tgt = max(-maxpos, min(maxpos, tgt))
-    d = tgt - pos
-    if d != 0:
-        sti[1] = _submit(st, cfg, 1 if d > 0 else -1, T_MARKET, 0, abs(d), local)
+    return tgt - pos
 
 
 @njit(cache=True)
@@ -616,25 +621,124 @@ def _strat_mm(md, st, cfg, sp, sti, i, local):
             sti[base + 2] = 1
 
 
+@njit(cache=True, inline="always")
+def _room_ok(n_ord, n_req, n_rep, n_fill, n_rest, cap_ord, cap_req, cap_rep, cap_fill, cap_rest):
+    """``_room`` on scalars (hot loop: passing arrays to a helper costs reference-count updates)."""
+    need = n_rest * 2 + HEADROOM
+    return (
+        cap_ord - n_ord >= HEADROOM
+        and cap_req - n_req >= HEADROOM
+        and cap_rep - n_rep >= 2 * need
+        and cap_fill - n_fill >= need
+        and cap_rest - n_rest >= HEADROOM
+    )
+
+
 @njit(cache=True)
 def run_builtin(md, st, cfg, kind, sp, sti, stf, scratch, i_stop):
     """The whole backtest for a built-in strategy in one compiled loop, up to event ``i_stop``.
 
     Returns 1 when a buffer must grow (call again after growing; it resumes), 2 when it stopped at
-    ``i_stop`` (call again with a later stop), 0 when done."""
-    si = st[0]
-    ts = md[0]
+    ``i_stop`` (call again with a later stop), 0 when done.
+
+    Per event it does exactly what ``_step_to`` + the strategy do (the Python driver's sequence, so both
+    give the same results), but with every array unpacked once up front: Numba updates reference counts
+    on each array handed to a helper, which cost more than the simulation itself when done per event. So
+    a market event that meets no resting order (the common case) is applied inline, the exchange/report
+    helpers (``_arrive``, ``_apply_event``, ``_deliver``, ``_submit``) are only called when they have
+    work, and the OFI rule runs inline (its decision in the scalar-only ``_ofi_delta``).
+    """
+    ts, apx, asz, bpx, bsz = md[0], md[5], md[6], md[7], md[8]
+    si, sf, oi, rq, rp, fi, rest, eq_ts, eq_f = st[0], st[1], st[2], st[4], st[5], st[6], st[8], st[9], st[10]
+    cfg_i, cfg_f = cfg[0], cfg[1]
+    cap_ord, cap_req, cap_rep, cap_fill, cap_rest = oi.shape[0], rq.shape[0], rp.shape[0], fi.shape[0], rest.shape[0]
     n_ev = ts.size
-    feed = cfg[0][C_FEED]
+    feed = cfg_i[C_FEED]
+    respmin = cfg_i[C_RESPMIN]
+    interval = cfg_i[C_EQINT]
+    scale = cfg_f[CF_SCALE]
+    if kind == SK_OFI:
+        thr = sp[0]
+        size = np.int64(sp[1])
+        window = np.int64(sp[2])
+        maxpos = np.int64(sp[3])
+    else:
+        thr = 0.0
+        size = window = maxpos = np.int64(0)
     i = si[S_I]
     while i < i_stop:
-        if _step_to(md, st, cfg, i) < 0:
+        # ---- _step_to(i): run the exchange to local - min response latency, deliver due reports
+        if not _room_ok(si[S_NORD], si[S_NREQ], si[S_NREP], si[S_NFILL], si[S_NREST],
+                        cap_ord, cap_req, cap_rep, cap_fill, cap_rest):
             return 1
         local = ts[i] + feed
-        if kind == SK_BUY_AND_HOLD:
-            _strat_buy_and_hold(md, st, cfg, sp, sti, i, local)
-        elif kind == SK_OFI:
-            _strat_ofi(md, st, cfg, sp, sti, stf, scratch, i, local)
+        bound = local - respmin
+        while True:
+            j = si[S_J]
+            nm = ts[j] if j < n_ev else INF
+            r = si[S_REQCUR]
+            na = rq[r, R_ARR] if r < si[S_NREQ] else INF
+            if na < nm:
+                if na > bound:
+                    break
+                if not _room_ok(si[S_NORD], si[S_NREQ], si[S_NREP], si[S_NFILL], si[S_NREST],
+                                cap_ord, cap_req, cap_rep, cap_fill, cap_rest):
+                    return 1
+                si[S_REQCUR] = r + 1
+                _arrive(md, st, cfg, r)
+            else:
+                if nm >= INF or nm > bound:
+                    break
+                if si[S_NREST] > 0:
+                    if not _room_ok(si[S_NORD], si[S_NREQ], si[S_NREP], si[S_NFILL], si[S_NREST],
+                                    cap_ord, cap_req, cap_rep, cap_fill, cap_rest):
+                        return 1
+                    _apply_event(md, st, cfg, j)
+                else:  # _apply_event with no resting order: mid, cursor, equity snapshot
+                    if asz[j, 0] > 0 and bsz[j, 0] > 0:
+                        sf[F_LASTMID] = 0.5 * (apx[j, 0] + bpx[j, 0]) / scale
+                    si[S_J] = j + 1
+                    t = ts[j]
+                    if j == n_ev - 1 or interval <= 0 or ts[j + 1] // interval != t // interval:
+                        n = si[S_NEQ]
+                        if n >= eq_ts.size:
+                            raise RuntimeError("equity buffer full")
+                        eq_ts[n] = t
+                        eq_f[n, 0] = sf[F_CASH]
+                        eq_f[n, 1] = si[S_POS]
+                        eq_f[n, 2] = sf[F_LASTMID]
+                        si[S_NEQ] = n + 1
+        k = si[S_REPCUR]
+        if k < si[S_NREP] and rp[k, P_DLV] <= local:
+            _deliver(st, local)
+        # ---- the strategy
+        if kind == SK_OFI:
+            # sti: 0 window head, 1 in-flight order index (-1 none); stf: 0 rolling OFI; scratch: increments
+            if i == 0:
+                e = 0.0
+                sti[1] = -1
+            else:
+                e = ofi_increment(bpx[i - 1, 0], bsz[i - 1, 0], apx[i - 1, 0], asz[i - 1, 0],
+                                  bpx[i, 0], bsz[i, 0], apx[i, 0], asz[i, 0])
+            scratch[i] = e
+            ofi = stf[0] + e
+            h = sti[0]
+            lo = ts[i] - window
+            while h < i and ts[h] <= lo:
+                ofi -= scratch[h]
+                h += 1
+            sti[0] = h
+            stf[0] = ofi
+            inflight = sti[1]
+            if inflight >= 0 and _terminal(oi[inflight, O_KSTATUS]):
+                sti[1] = inflight = -1
+            if inflight < 0:
+                d = _ofi_delta(ofi, thr, size, maxpos, si[S_KPOS], i == n_ev - 1)
+                if d != 0:
+                    sti[1] = _submit(st, cfg, 1 if d > 0 else -1, T_MARKET, 0, abs(d), local)
+        elif kind == SK_BUY_AND_HOLD:
+            if sti[0] == 0 or i == n_ev - 1:  # it only acts on these events
+                _strat_buy_and_hold(md, st, cfg, sp, sti, i, local)
         else:
             _strat_mm(md, st, cfg, sp, sti, i, local)
         i += 1
