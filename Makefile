@@ -19,6 +19,7 @@ $(STAMP): requirements.lock pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $@
 
 ## The main job: simulate sample data, ingest it, materialize every Dagster asset, print where results are.
+demo: export PYTHONWARNINGS = ignore::DeprecationWarning
 demo: setup
 	$(PY) -m flowsense_dagster.run
 
