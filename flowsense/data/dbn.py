@@ -62,11 +62,12 @@ from flowsense.data.schemas import (
     EventType,
     book_schema,
 )
+from flowsense.data.zstd import ZSTD_MAGIC, decompress_frames
 from flowsense.errors import IngestError
 
 log = logging.getLogger(__name__)
 
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
 DBN_MAGIC = b"DBN"
 UNDEF_PRICE = np.iinfo(np.int64).max
 INT64_MAX = np.iinfo(np.int64).max
@@ -117,23 +118,8 @@ def looks_like_dbn(path: Path) -> bool:
 
 
 def _decompress(raw: bytes, path: Path) -> bytes:
-    """Decompress every zstd frame of ``raw``; a frame cut short raises :class:`IngestError`."""
-    if not raw.startswith(ZSTD_MAGIC):
-        return raw
-    out: list[bytes] = []
-    rest = raw
-    frame = 0
-    while rest:
-        frame += 1
-        dec = zstandard.ZstdDecompressor().decompressobj()
-        try:
-            out.append(dec.decompress(rest))
-        except zstandard.ZstdError as exc:
-            raise IngestError(path, f"corrupt zstd data in frame {frame}: {exc}") from exc
-        if not dec.eof:
-            raise IngestError(path, f"file is truncated: zstd frame {frame} is incomplete")
-        rest = dec.unused_data
-    return b"".join(out)
+    """Decompress every zstd frame of ``raw`` (plain DBN passes through)."""
+    return decompress_frames(raw, path) if raw.startswith(ZSTD_MAGIC) else raw
 
 
 # ------------------------------------------------------------------------------------------ MBO replay

@@ -61,6 +61,7 @@ import zstandard
 
 from flowsense.data.day import DayTables, add_keys, split_by_day
 from flowsense.data.schemas import EVENTS_SCHEMA, TRADES_SCHEMA, EventType, book_schema
+from flowsense.data.zstd import ZSTD_MAGIC, decompress_frames
 from flowsense.errors import IngestError
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.xz", ".csv.zst", ".csv.zstd", ".txt", "
 PARQUET_SUFFIXES = (".parquet", ".pq")
 GZIP_MAGIC = b"\x1f\x8b"
 XZ_MAGIC = b"\xfd7zXZ\x00"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
 PARQUET_MAGIC = b"PAR1"
 
 FRACTIONAL_SIZE_SCALE = 10**8
@@ -106,21 +107,6 @@ def _is_parquet(path: Path, head: bytes) -> bool:
     return path.name.lower().endswith(PARQUET_SUFFIXES) or head.startswith(PARQUET_MAGIC)
 
 
-def _zstd_decompress(raw: bytes, path: Path) -> bytes:
-    out: list[bytes] = []
-    rest = raw
-    while rest:
-        dec = zstandard.ZstdDecompressor().decompressobj()
-        try:
-            out.append(dec.decompress(rest))
-        except zstandard.ZstdError as exc:
-            raise IngestError(path, f"corrupt zstd data ({exc})") from exc
-        if not dec.eof:
-            raise IngestError(path, "file is truncated: incomplete zstd frame")
-        rest = dec.unused_data
-    return b"".join(out)
-
-
 def _decompress(raw: bytes, path: Path) -> bytes:
     """Decompress gzip / xz / zstd by magic bytes (in memory); plain data passes through."""
     try:
@@ -131,7 +117,7 @@ def _decompress(raw: bytes, path: Path) -> bytes:
     except (OSError, EOFError, lzma.LZMAError) as exc:
         raise IngestError(path, f"cannot decompress file ({exc})") from exc
     if raw.startswith(ZSTD_MAGIC):
-        return _zstd_decompress(raw, path)
+        return decompress_frames(raw, path)
     return raw
 
 

@@ -16,6 +16,7 @@ import polars as pl
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from flowsense.backtest.runner import run_partition
+from flowsense_dagster.metadata import md_table, png_md
 from flowsense_dagster.partitions import symbol_date_partitions, to_lake_partition
 from flowsense_dagster.resources import LakeResource
 
@@ -24,19 +25,6 @@ STRATEGY = "ofi_threshold"
 WF_CLOCK = "features_1s"
 WF_TRAIN, WF_TEST = "2h", "30m"
 FEE_RATE, SLIPPAGE_BPS = 0.0008, 1.0  # the defaults: 0.08% taker, 1 bp slippage
-
-
-def _md_table(df: pl.DataFrame, digits: int = 4) -> str:
-    cols = df.columns
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in df.iter_rows():
-        cells = [f"{v:.{digits}g}" if isinstance(v, float) else str(v) for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def _png_md(png: bytes, alt: str) -> str:
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
 def _fig_png(fig: Any) -> bytes:
@@ -78,7 +66,7 @@ def backtest_day(context: AssetExecutionContext, lake: LakeResource) -> Material
         "pnl": float(p["engine"].get("pnl", 0.0)),
     }
     if "equity" in run.pngs:
-        meta["equity_curve"] = MetadataValue.md(_png_md(run.pngs["equity"], "equity"))
+        meta["equity_curve"] = MetadataValue.md(png_md(run.pngs["equity"], "equity"))
     return MaterializeResult(metadata=meta)
 
 
@@ -123,13 +111,13 @@ def walkforward_day(context: AssetExecutionContext, lake: LakeResource) -> Mater
     result = results["gross"]
     meta: dict[str, Any] = {
         "folds": len(result.folds),
-        "out_of_sample_summary": MetadataValue.md(_md_table(summary.select([c for c in show if c in summary.columns]))),
-        "per_fold_gross": MetadataValue.md(_md_table(
+        "out_of_sample_summary": MetadataValue.md(md_table(summary.select([c for c in show if c in summary.columns]))),
+        "per_fold_gross": MetadataValue.md(md_table(
             folds.filter((pl.col("strategy") == "ofi_ridge") & (pl.col("costs") == "gross")).select(
                 [c for c in ("fold", "test_start", "test_end", "total_return", "sharpe") if c in folds.columns]))),
     }
     if result.regimes is not None:
-        meta["per_regime_gross"] = MetadataValue.md(_md_table(result.regimes))
+        meta["per_regime_gross"] = MetadataValue.md(md_table(result.regimes))
     import matplotlib
 
     matplotlib.use("Agg")
@@ -140,7 +128,7 @@ def walkforward_day(context: AssetExecutionContext, lake: LakeResource) -> Mater
         ax.plot(result.equity(name), label=name, lw=1)
     ax.set_title(f"{part.symbol} {part.date}: stitched out-of-sample equity before costs")
     ax.legend(fontsize=7)
-    meta["oos_equity"] = MetadataValue.md(_png_md(_fig_png(fig), "oos equity"))
+    meta["oos_equity"] = MetadataValue.md(png_md(_fig_png(fig), "oos equity"))
     return MaterializeResult(metadata=meta)
 
 
@@ -167,13 +155,13 @@ def backtest_report(context: AssetExecutionContext, lake: LakeResource) -> Mater
             "<h1>FlowSense backtest summary</h1>"]
     if days.height:
         view = days.select("symbol", "date", "strategy", "total_return", "sharpe", "max_drawdown", "fees_paid")
-        meta["event_driven"] = MetadataValue.md(_md_table(view))
+        meta["event_driven"] = MetadataValue.md(md_table(view))
         html += ["<h2>Event-driven (per day)</h2>", view.to_pandas().to_html(index=False)]
     if wf.height:
         agg = (wf.group_by("costs", "strategy").agg(pl.len().alias("days"), pl.col("total_return").mean().alias("mean_return"),
                                            pl.col("sharpe").mean().alias("mean_sharpe"))
                .sort("costs", "mean_return", descending=[False, True]))
-        meta["walk_forward_vs_baselines"] = MetadataValue.md(_md_table(agg))
+        meta["walk_forward_vs_baselines"] = MetadataValue.md(md_table(agg))
         html += ["<h2>Walk-forward out of sample, mean over days</h2>", agg.to_pandas().to_html(index=False)]
         import matplotlib
 
@@ -186,7 +174,7 @@ def backtest_report(context: AssetExecutionContext, lake: LakeResource) -> Mater
         ax.tick_params(axis="x", labelsize=6)
         ax.set_title("mean out-of-sample return per day (gross / net of 0.08% + 1 bp)")
         png = _fig_png(fig)
-        meta["plot"] = MetadataValue.md(_png_md(png, "walk-forward"))
+        meta["plot"] = MetadataValue.md(png_md(png, "walk-forward"))
         html.append(f"<img src='data:image/png;base64,{base64.b64encode(png).decode()}'/>")
     html.append("</body></html>")
     path = out / "report.html"

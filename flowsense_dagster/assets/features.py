@@ -15,7 +15,6 @@ NaN/inf where the registry says a column is always defined, after warm-up; no in
 ``labels_disjoint`` (no label column in a feature table).
 """
 
-import base64
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +45,7 @@ from flowsense.features.plots import day_plot
 from flowsense.features.registry import describe
 from flowsense.serving import export_partition
 from flowsense.serving.quality import Gate, feature_columns, partition_gates
+from flowsense_dagster.metadata import md_table, png_md
 from flowsense_dagster.partitions import symbol_date_partitions, to_lake_partition
 from flowsense_dagster.resources import LakeResource
 
@@ -100,18 +100,6 @@ def plot_path(settings: Settings, part: Partition) -> Path:
     return settings.reports / "plots" / "features" / part.symbol / f"{part.date.isoformat()}.png"
 
 
-def _md_preview(df: pl.DataFrame, rows: int = PREVIEW_ROWS, max_cols: int = 10) -> str:
-    head = df.head(rows)
-    cols = head.columns[:max_cols]
-    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in head.select(cols).iter_rows():
-        out.append("| " + " | ".join("" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)
-                                     for v in row) + " |")
-    if len(head.columns) > max_cols:
-        out.append(f"\n_{len(head.columns) - max_cols} more columns not shown_")
-    return "\n".join(out)
-
-
 def _column_schema(df: pl.DataFrame, table: str) -> TableSchema:
     cols = []
     for name, dtype in df.schema.items():
@@ -130,7 +118,7 @@ def _metadata(df: pl.DataFrame, table: str, lake_path: Path) -> dict[str, Any]:
         "rows": df.height,
         "columns": df.width,
         "lake_path": MetadataValue.path(str(lake_path)),
-        "preview": MetadataValue.md(_md_preview(df)),
+        "preview": MetadataValue.md(md_table(df, rows=PREVIEW_ROWS, max_cols=10)),
         "dagster/column_schema": _column_schema(df, table),
     }
     if table == LABELS_TABLE:
@@ -144,9 +132,8 @@ def _metadata(df: pl.DataFrame, table: str, lake_path: Path) -> dict[str, Any]:
 
 
 def _plot_metadata(path: Path, title: str) -> dict[str, Any]:
-    b64 = base64.b64encode(path.read_bytes()).decode("ascii")
     return {
-        "plot": MetadataValue.md(f"![{title}](data:image/png;base64,{b64})"),
+        "plot": MetadataValue.md(png_md(path.read_bytes(), title)),
         "plot_path": MetadataValue.path(str(path)),
     }
 

@@ -37,6 +37,7 @@ from dagster import (
 from flowsense.data.ingest import IngestResult, ingest_file
 from flowsense.data.lake import Lake, Partition
 from flowsense.data.validate import SEVERITY
+from flowsense_dagster.metadata import md_table
 from flowsense_dagster.partitions import symbol_date_partitions, to_lake_partition
 from flowsense_dagster.resources import CatalogResource, LakeResource
 
@@ -90,18 +91,6 @@ def _raw_specs() -> list[AssetSpec]:
     ]
 
 
-def _md_preview(df: pl.DataFrame, rows: int = PREVIEW_ROWS, max_cols: int = 12) -> str:
-    """A small Markdown table of the first rows (no extra dependency)."""
-    head = df.head(rows)
-    cols = head.columns[:max_cols]
-    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in head.select(cols).iter_rows():
-        out.append("| " + " | ".join("" if v is None else str(v) for v in row) + " |")
-    if len(head.columns) > max_cols:
-        out.append(f"\n_{len(head.columns) - max_cols} more columns not shown_")
-    return "\n".join(out)
-
-
 def _asset_metadata(
     table: str, result: IngestResult, lake: Lake, source: Path, sha: str, index_entry: dict[str, Any]
 ) -> dict[str, Any]:
@@ -125,7 +114,7 @@ def _asset_metadata(
     rows = {"events": report.events, "book": report.book_rows, "trades": report.trades}[table]
     meta["dagster/partition_row_count"] = rows
     meta["rows"] = rows
-    meta["preview"] = MetadataValue.md(_md_preview(df))
+    meta["preview"] = MetadataValue.md(md_table(df, rows=PREVIEW_ROWS, max_cols=12))
     return meta
 
 
