@@ -147,6 +147,29 @@ def _assert_frames_equal(a: pl.DataFrame, b: pl.DataFrame, what: str) -> None:
 
 
 @pytest.mark.real_data
+def test_fused_batch_pass_equals_separate_passes(goog10, goog_inputs: EventArrays) -> None:
+    """The pipeline's fused tick + bars pass gives the matrices of the separate tick and bar passes (every
+    clock kind at once), and ``compute_day``'s labels (from the tick mid) equal ``compute_labels(book)``."""
+    from flowsense.features.bars import bar_matrices
+    from flowsense.features.pipeline import feature_matrices
+    from flowsense.features.tick import tick_matrix
+
+    inp = goog_inputs
+    tp = TickParams().for_levels(inp.levels)
+    clocks = [parse_clock(c) for c in ("1s", "1min", "100ms", "500ev", "10000vol")]
+    tick, bars = feature_matrices(inp, tp, clocks, BarParams())
+    ref_tick = tick_matrix(inp, tp)
+    assert np.array_equal(tick, ref_tick, equal_nan=True)
+    for clock, (fout, iout) in zip(clocks, bars, strict=True):
+        rf, ri = bar_matrices(inp, ref_tick, tp, clock)
+        assert np.array_equal(iout, ri), clock.name
+        assert np.array_equal(fout, rf, equal_nan=True), clock.name
+    out = compute_day(goog10.book, goog10.events, goog10.trades, clocks=())
+    assert set(out) == {"features_tick", "labels"}
+    assert out["labels"].equals(compute_labels(goog10.book))
+
+
+@pytest.mark.real_data
 def test_feature_count_and_shapes(goog10) -> None:
     out = compute_day(goog10.book, goog10.events, goog10.trades, clocks=("1s", "1min"))
     assert set(out) == {"features_tick", "features_1s", "features_1min", "labels"}

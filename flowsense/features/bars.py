@@ -141,7 +141,14 @@ def bar_matrices(inp: EventArrays, tick: np.ndarray, tp: TickParams, clock: Cloc
     cap = bar_capacity(inp, clock)
     fout = np.empty((cap, len(bar_columns(tp, bp))))  # row-major: bar rows are written whole
     iout = np.empty((cap, K.IO_N), dtype=np.int64)
-    k = K.bar_batch(fst, ist, p, inp.ts, inp.seq, inp.etype, inp.size, inp.price, inp.agg, tick, fout, iout, flush)
+    # the fused batch loop in its "tick rows given" mode (one compiled loop for every batch pass)
+    counts = np.zeros(1, dtype=np.int64)
+    tick = np.asfortranarray(tick, dtype=np.float64)
+    tf, ti = tp.new_state()  # unused: the tick rows are given
+    K.features_batch(tf, ti, tp.array(), inp.ts, inp.seq, inp.etype, inp.size,
+                     inp.price, inp.agg, np.asfortranarray(inp.book[:, : 4 * tp.levels]), tick, fst[None, :],
+                     ist[None, :], p[None, :], fout, iout, np.zeros(1, dtype=np.int64), counts, flush, True)
+    k = int(counts[0])
     return fout[:k], iout[:k]
 
 
@@ -164,7 +171,8 @@ def bar_frame(symbol: str, date: object, fout: np.ndarray, iout: np.ndarray, tp:
         pl.when(pl.col("first_seq") < 0).then(None).otherwise(pl.col("first_seq")).alias("first_seq"),
         pl.when(pl.col("last_seq") < 0).then(None).otherwise(pl.col("last_seq")).alias("last_seq"),
     )
-    feats = pl.DataFrame({c: fout[:, i] for i, c in enumerate(bar_columns(tp, bp))})
+    # one transpose to column-major, then every column is a zero-copy view (one from_numpy call)
+    feats = pl.from_numpy(np.asfortranarray(fout), schema=bar_columns(tp, bp), orient="row")
     return pl.concat([keys, feats], how="horizontal")
 
 

@@ -2,8 +2,9 @@
 
 Each feature family is an incremental state machine over two flat state arrays (``fst`` float64 and
 ``ist`` int64, timestamps are kept as int64 ns so they stay exact) and a float64 parameter vector.
-The batch pass (:func:`tick_batch`, :func:`bar_batch`) is a single ``@njit`` loop that calls the very same
-step functions (:func:`tick_step`, :func:`bar_event`) that the streaming engines in
+The batch passes (:func:`features_batch` = tick + every bar clock in one loop, :func:`tick_batch`,
+:func:`bar_batch`) are ``@njit`` loops that call the very same step functions (:func:`tick_step`,
+:func:`bar_event`), with the same argument types (so each is compiled once), that the streaming engines in
 :mod:`flowsense.features.streaming` call once per event, so both paths perform the same floating-point
 operations in the same order and agree to the last bit.
 
@@ -74,6 +75,9 @@ TI_PREV_TS = 1
 TI_LAST_TRADE_TS = 2
 TI_HAS_TRADE = 3
 TI_VP_NB = 4  # completed VPIN buckets
+TI_POS2 = 5  # ring position of event n in the trade-flow rings (n % n2, kept as a counter: no integer division)
+TI_POS1 = 6  # ring position of event n - n1 ((n - n1) % n2)
+TI_RPOS = 7  # ring position of event n in the rolling-OFI ring (n % rn)
 TI_HDR = 8
 
 
@@ -213,17 +217,20 @@ def tick_step(fst, ist, p, ts, etype, size, price, agg, row, out):
     out[base + 6] = vol
     out[base + 7] = sv
 
-    # trade-flow imbalance over the last n1 / n2 events (ring of size n2; integer sums are exact)
-    pos = n % n2
+    # trade-flow imbalance over the last n1 / n2 events (ring of size n2; integer sums are exact).
+    # Ring positions are counters in ``ist`` (the same values as ``n % n2`` etc., without divisions).
+    pos = ist[TI_POS2]
     if n >= n2:
         fst[TS_TFI2_SV] -= fst[o_sv + pos]
         fst[TS_TFI2_V] -= fst[o_v + pos]
     if n >= n1:
-        q = (n - n1) % n2
+        q = ist[TI_POS1]
         fst[TS_TFI1_SV] -= fst[o_sv + q]
         fst[TS_TFI1_V] -= fst[o_v + q]
+        ist[TI_POS1] = q + 1 if q + 1 < n2 else 0
     fst[o_sv + pos] = sv
     fst[o_v + pos] = vol
+    ist[TI_POS2] = pos + 1 if pos + 1 < n2 else 0
     fst[TS_TFI1_SV] += sv
     fst[TS_TFI1_V] += vol
     fst[TS_TFI2_SV] += sv
@@ -232,10 +239,11 @@ def tick_step(fst, ist, p, ts, etype, size, price, agg, row, out):
     out[base + 9] = fst[TS_TFI2_SV] / fst[TS_TFI2_V] if fst[TS_TFI2_V] > 0.0 else nan
 
     # rolling sum of L1 OFI over the last rn events
-    rpos = n % rn
+    rpos = ist[TI_RPOS]
     if n >= rn:
         fst[TS_ROLL] -= fst[o_roll + rpos]
     fst[o_roll + rpos] = out[5]
+    ist[TI_RPOS] = rpos + 1 if rpos + 1 < rn else 0
     fst[TS_ROLL] += out[5]
     out[base + 10] = fst[TS_ROLL]
 
@@ -292,30 +300,33 @@ def tick_step(fst, ist, p, ts, etype, size, price, agg, row, out):
     ist[TI_N] = n + 1
 
 
+_BLK = 256  # rows per block of the batch passes
+
+
 @njit(cache=True)
 def tick_batch(fst, ist, p, ts, etype, size, price, agg, book, out):
-    """Batch pass over a whole day: the same :func:`tick_step`, once per row.
+    """Batch pass over a whole day: the same :func:`tick_step`, once per row (tick features only; the
+    pipeline runs :func:`features_batch`, which also covers this case).
 
-    Each book row is first copied into a contiguous buffer and each output row written through one, so
-    ``tick_step`` runs on exactly the layouts the streaming engine gives it (and ``book``/``out`` may be
-    column-major, which converts to and from Arrow columns cheaply).
+    Each book row is copied into a contiguous buffer and each output row written through one (blocks of
+    rows, copied out column by column), so ``tick_step`` runs on exactly the argument types the streaming
+    engine gives it (contiguous float64 rows, int64 event code) and ``book``/``out`` may be column-major.
     """
+    n = ts.shape[0]
     m = book.shape[1]
     nc = out.shape[1]
-    n = ts.shape[0]
-    blk = 256
     row = np.empty(m)
-    buf = np.empty((blk, nc))  # rows are computed into a block, then copied out column by column
-    start = 0
-    for i in range(n):
-        for j in range(m):
-            row[j] = book[i, j]
-        tick_step(fst, ist, p, ts[i], etype[i], size[i], price[i], agg[i], row, buf[i - start])
-        if i - start == blk - 1 or i == n - 1:
-            for j in range(nc):
-                for r in range(start, i + 1):
-                    out[r, j] = buf[r - start, j]
-            start = i + 1
+    obuf = np.empty((_BLK, nc))
+    for start in range(0, n, _BLK):
+        nb = min(start + _BLK, n) - start
+        for r in range(nb):
+            i = start + r
+            for j in range(m):
+                row[j] = book[i, j]
+            tick_step(fst, ist, p, ts[i], np.int64(etype[i]), size[i], price[i], agg[i], row, obuf[r])
+        for j in range(nc):  # column-wise writes of the output block
+            for r in range(nb):
+                out[start + r, j] = obuf[r, j]
 
 
 # =====================================================================================================
@@ -705,8 +716,10 @@ def bar_pending(ist, p, ts) -> int:
     """How many time bars an event at ``ts`` closes before it is added (0 for event/volume bars)."""
     if int(p[BP_MODE]) != MODE_TIME or ist[BI_STARTED] == 0:
         return 0
-    idx = ts // np.int64(p[BP_SIZE])
-    return max(0, idx - ist[BI_CUR])
+    size = np.int64(p[BP_SIZE])
+    if ts < (ist[BI_CUR] + 1) * size:  # still inside the current bar (the common case): no division
+        return 0
+    return max(0, ts // size - ist[BI_CUR])
 
 
 @njit(cache=True)
@@ -715,10 +728,12 @@ def bar_roll(fst, ist, p, ts, fout, iout, k) -> int:
     if int(p[BP_MODE]) != MODE_TIME or ist[BI_STARTED] == 0:
         return k
     size = np.int64(p[BP_SIZE])
+    if ts < (ist[BI_CUR] + 1) * size:  # still inside the current bar (the common case): no division
+        return k
     idx = ts // size
     while ist[BI_CUR] < idx:
         end = (ist[BI_CUR] + 1) * size
-        _bar_emit(fst, ist, p, end, 0, fout[k], iout[k])
+        _bar_emit(fst, ist, p, end, np.int64(0), fout[k], iout[k])
         k += 1
         ist[BI_CUR] += 1
         _bar_reset(fst, ist, p, end)
@@ -745,7 +760,7 @@ def bar_event(fst, ist, p, ts, seq, etype, size, price, agg, trow, fout, iout, k
         fst[BS_HIGH] = np.nan
         fst[BS_LOW] = np.nan
         fst[BS_PREV_CLOSE] = np.nan
-    elif mode == MODE_TIME:
+    elif mode == MODE_TIME and ts >= (ist[BI_CUR] + 1) * np.int64(p[BP_SIZE]):  # the event closes time bars
         k = bar_roll(fst, ist, p, ts, fout, iout, k)
     # ---- accumulate ---------------------------------------------------------------------------------
     tbase = _tick_base(L, nd)
@@ -802,7 +817,7 @@ def bar_event(fst, ist, p, ts, seq, etype, size, price, agg, trow, fout, iout, k
     ist[BI_LAST_TS] = ts
     # ---- event / volume clocks close after the event ----------------------------------------------
     if (mode == MODE_EVENTS and fst[BS_N] >= p[BP_SIZE]) or (mode == MODE_VOLUME and fst[BS_VOL] >= p[BP_SIZE]):
-        _bar_emit(fst, ist, p, ts, 0, fout[k], iout[k])
+        _bar_emit(fst, ist, p, ts, np.int64(0), fout[k], iout[k])
         k += 1
         _bar_reset(fst, ist, p, ts)
     return k
@@ -815,7 +830,7 @@ def bar_flush(fst, ist, p, fout, iout, k) -> int:
         return k
     mode = int(p[BP_MODE])
     end = (ist[BI_CUR] + 1) * np.int64(p[BP_SIZE]) if mode == MODE_TIME else ist[BI_LAST_TS]
-    _bar_emit(fst, ist, p, end, 1, fout[k], iout[k])
+    _bar_emit(fst, ist, p, end, np.int64(1), fout[k], iout[k])
     k += 1
     _bar_reset(fst, ist, p, end)
     if mode == MODE_TIME:
@@ -825,10 +840,65 @@ def bar_flush(fst, ist, p, fout, iout, k) -> int:
 
 @njit(cache=True)
 def bar_batch(fst, ist, p, ts, seq, etype, size, price, agg, tick, fout, iout, flush) -> int:
-    """Batch pass: the same :func:`bar_event` once per event, then :func:`bar_flush`."""
+    """Batch pass: the same :func:`bar_event` once per event (tick row copied into a contiguous buffer, as
+    the streaming engine passes it), then :func:`bar_flush`."""
     k = 0
+    nc = tick.shape[1]
+    trow = np.empty(nc)
     for i in range(ts.shape[0]):
-        k = bar_event(fst, ist, p, ts[i], seq[i], etype[i], size[i], price[i], agg[i], tick[i], fout, iout, k)
+        for j in range(nc):
+            trow[j] = tick[i, j]
+        k = bar_event(fst, ist, p, ts[i], seq[i], np.int64(etype[i]), size[i], price[i], agg[i], trow, fout, iout, k)
     if flush:
         k = bar_flush(fst, ist, p, fout, iout, k)
     return k
+
+
+@njit(cache=True)
+def features_batch(tf, ti, tp, ts, seq, etype, size, price, agg, book, out, bf, bi, bp, fout, iout, offs, counts,
+                   flush, tick_given):
+    """Fused batch pass: :func:`tick_step` for a block of events, then :func:`bar_event` of every clock over
+    the block's tick rows while they are in cache. Clock ``c`` keeps its own state (``bf[c]``, ``bi[c]``,
+    ``bp[c]``) and never reads another clock's, so this is the same sequence of operations per clock as the
+    streaming ``stream_step`` (event by event: tick step, then every clock). Clock ``c`` writes its bars to
+    rows ``offs[c]:`` of ``fout``/``iout``; ``counts[c]`` holds its number of bars on return.
+
+    ``tick_given``: ``out`` already holds the tick matrix (bars from given tick rows, ``book`` unused); the
+    bar-only batch pass, without a second compiled loop around :func:`bar_event`."""
+    n = ts.shape[0]
+    m = book.shape[1]
+    nc = out.shape[1]
+    ncl = bf.shape[0]
+    row = np.empty(m)
+    obuf = np.empty((_BLK, nc))
+    for c in range(ncl):
+        counts[c] = offs[c]
+    for start in range(0, n, _BLK):
+        nb = min(start + _BLK, n) - start
+        for r in range(nb):
+            i = start + r
+            if tick_given:
+                for j in range(nc):
+                    obuf[r, j] = out[i, j]
+            else:
+                for j in range(m):
+                    row[j] = book[i, j]
+                tick_step(tf, ti, tp, ts[i], np.int64(etype[i]), size[i], price[i], agg[i], row, obuf[r])
+        for c in range(ncl):
+            fst = bf[c]  # views taken once per block, not per event
+            ist = bi[c]
+            p = bp[c]
+            k = counts[c]
+            for r in range(nb):
+                i = start + r
+                k = bar_event(fst, ist, p, ts[i], seq[i], np.int64(etype[i]), size[i], price[i], agg[i], obuf[r],
+                              fout, iout, k)
+            counts[c] = k
+        if not tick_given:
+            for j in range(nc):  # column-wise writes of the output block
+                for r in range(nb):
+                    out[start + r, j] = obuf[r, j]
+    for c in range(ncl):
+        if flush:
+            counts[c] = bar_flush(bf[c], bi[c], bp[c], fout, iout, counts[c])
+        counts[c] -= offs[c]

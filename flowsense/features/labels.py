@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+from numba import njit
 
 NS = {"ms": 1_000_000, "s": 1_000_000_000, "min": 60_000_000_000}
 
@@ -44,9 +45,23 @@ def horizon_ns(h: str) -> int:
     raise ValueError(f"bad label horizon {h!r}")
 
 
-def _direction(ret: np.ndarray, band: float) -> pl.Series:
-    d = np.where(ret > band, 1, np.where(ret < -band, -1, 0)).astype(np.int8)
-    return pl.Series(d, dtype=pl.Int8).set(pl.Series(np.isnan(ret)), None)
+def _direction_of(ret: pl.Series, band: float) -> pl.Series:
+    """+1 / -1 where the return is above +band / below -band, else 0; null where the return is null."""
+    return (ret > band).cast(pl.Int8) - (ret < -band).cast(pl.Int8)
+
+
+@njit(cache=True)
+def asof_index(ts, target):
+    """``searchsorted(ts, target, side="right") - 1`` for sorted ``ts`` and sorted ``target`` (one merge pass)."""
+    n = ts.shape[0]
+    out = np.empty(target.shape[0], dtype=np.int64)
+    j = 0
+    for i in range(target.shape[0]):
+        t = target[i]
+        while j < n and ts[j] <= t:
+            j += 1
+        out[i] = j - 1
+    return out
 
 
 def label_arrays(ts: np.ndarray, mid: np.ndarray, lp: LabelParams | None = None) -> dict[str, np.ndarray]:
@@ -54,11 +69,12 @@ def label_arrays(ts: np.ndarray, mid: np.ndarray, lp: LabelParams | None = None)
     lp = lp or LabelParams()
     n = ts.shape[0]
     out: dict[str, np.ndarray] = {}
+    sorted_ = n < 2 or bool(np.all(ts[1:] >= ts[:-1]))
     with np.errstate(invalid="ignore", divide="ignore"):
         logm = np.log(mid)
         for h in lp.time_horizons:
             target = ts + horizon_ns(h)
-            j = np.searchsorted(ts, target, side="right") - 1
+            j = asof_index(ts, target) if sorted_ else np.searchsorted(ts, target, side="right") - 1
             r = logm[j] - logm
             r[target > ts[-1]] = np.nan
             out[h] = r
@@ -68,6 +84,27 @@ def label_arrays(ts: np.ndarray, mid: np.ndarray, lp: LabelParams | None = None)
                 r[: n - k] = logm[k:] - logm[: n - k]
             out[f"{k}ev"] = r
     return out
+
+
+def labels_frame(symbol: str, date: object, seq: np.ndarray, ts: np.ndarray, mid: np.ndarray,
+                 lp: LabelParams | None = None) -> pl.DataFrame:
+    """The ``labels`` table from seq-sorted keys and the mid after each event (NaN where undefined)."""
+    lp = lp or LabelParams()
+    n = ts.shape[0]
+    rets = label_arrays(ts, np.asarray(mid, dtype=np.float64), lp) if n else {}
+    band = lp.dead_band_bps * 1e-4
+    cols = [
+        pl.repeat(symbol, n, dtype=pl.String, eager=True).alias("symbol"),
+        pl.repeat(date, n, dtype=pl.Date, eager=True).alias("date"),
+        pl.Series("seq", seq, dtype=pl.Int64),
+        pl.Series("ts", ts, dtype=pl.Int64).cast(pl.Datetime("ns", "UTC")),
+    ]
+    for h in (*lp.time_horizons, *(f"{k}ev" for k in lp.event_horizons)):
+        r = rets.get(h, np.empty(0))
+        ret = pl.Series(f"fwd_ret_{h}", r, dtype=pl.Float64, nan_to_null=True)
+        cols.append(ret)
+        cols.append(_direction_of(ret, band).alias(f"fwd_dir_{h}"))
+    return pl.DataFrame(cols)
 
 
 def compute_labels(book: pl.DataFrame, lp: LabelParams | None = None) -> pl.DataFrame:
@@ -82,6 +119,7 @@ def compute_labels(book: pl.DataFrame, lp: LabelParams | None = None) -> pl.Data
     cols = []
     for h in (*lp.time_horizons, *(f"{k}ev" for k in lp.event_horizons)):
         r = rets.get(h, np.empty(0))
-        cols.append(pl.Series(f"fwd_ret_{h}", r, dtype=pl.Float64).fill_nan(None))
-        cols.append(_direction(r, band).alias(f"fwd_dir_{h}"))
+        ret = pl.Series(f"fwd_ret_{h}", r, dtype=pl.Float64, nan_to_null=True)
+        cols.append(ret)
+        cols.append(_direction_of(ret, band).alias(f"fwd_dir_{h}"))
     return base.drop("_mid").with_columns(cols)

@@ -14,12 +14,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+import numpy as np
 import polars as pl
 
 from flowsense.data.lake import Lake, Partition
-from flowsense.features.bars import BarParams, bar_frame, bar_matrices, parse_clock
-from flowsense.features.labels import LabelParams, compute_labels
-from flowsense.features.tick import EventArrays, TickParams, prepare_inputs, tick_frame, tick_matrix
+from flowsense.features import kernels as K
+from flowsense.features.bars import (
+    BarParams,
+    Clock,
+    bar_capacity,
+    bar_columns,
+    bar_frame,
+    bar_matrices,
+    parse_clock,
+)
+from flowsense.features.labels import LabelParams, labels_frame
+from flowsense.features.tick import (
+    EventArrays,
+    TickParams,
+    prepare_inputs,
+    tick_columns,
+    tick_frame,
+    tick_matrix,
+)
 
 TICK_TABLE = "features_tick"
 LABELS_TABLE = "labels"
@@ -31,6 +48,54 @@ def bar_table(clock: str) -> str:
     return parse_clock(clock).table
 
 
+def feature_matrices(
+    inp: EventArrays,
+    tp: TickParams,
+    clocks: Sequence[Clock],
+    bp: BarParams,
+) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """One fused batch pass (:func:`~flowsense.features.kernels.features_batch`): the tick matrix
+    (column-major) and, per clock, its bar matrices (float rows, int rows) - the same values as
+    :func:`~flowsense.features.tick.tick_matrix` and :func:`~flowsense.features.bars.bar_matrices`."""
+    n = len(inp)
+    p = tp.array()
+    tf, ti = tp.new_state()
+    tick = np.empty((n, len(tick_columns(tp))), order="F")  # column-major: one Arrow column each
+    ncl = len(clocks)
+    arrays = [bp.array(c, tp) for c in clocks]
+    nf = max([K.bar_state_sizes(a)[0] for a in arrays], default=1)
+    bpar = np.zeros((ncl, K.BP_NPAR))
+    for c, a in enumerate(arrays):
+        bpar[c] = a
+    bf = np.zeros((ncl, nf))
+    bi = np.zeros((ncl, K.BI_HDR), dtype=np.int64)
+    caps = [bar_capacity(inp, c) for c in clocks]
+    offs = np.zeros(ncl, dtype=np.int64)
+    if ncl:
+        offs[1:] = np.cumsum(caps)[:-1]
+    tot = int(sum(caps))
+    fout = np.empty((tot, len(bar_columns(tp, bp))))
+    iout = np.empty((tot, K.IO_N), dtype=np.int64)
+    counts = np.zeros(max(1, ncl), dtype=np.int64)
+    K.features_batch(tf, ti, p, inp.ts, inp.seq, inp.etype, inp.size, inp.price, inp.agg,
+                     np.asfortranarray(inp.book[:, : 4 * tp.levels]), tick, bf, bi, bpar, fout, iout, offs, counts, True,
+                     False)
+    bars = [(fout[o : o + k], iout[o : o + k]) for o, k in zip(offs.tolist(), counts[:ncl].tolist(), strict=True)]
+    return tick, bars
+
+
+def _features(inp: EventArrays, clocks: Sequence[str], tick_params: TickParams | None,
+              bar_params: BarParams | None) -> tuple[dict[str, pl.DataFrame], np.ndarray]:
+    tp = (tick_params or TickParams()).for_levels(inp.levels)
+    bp = bar_params or BarParams()
+    cl = [parse_clock(c) for c in clocks]
+    mat, bars = feature_matrices(inp, tp, cl, bp)
+    out = {TICK_TABLE: tick_frame(inp, mat, tp)}
+    for clock, (fout, iout) in zip(cl, bars, strict=True):
+        out[clock.table] = bar_frame(inp.symbol, inp.date, fout, iout, tp, bp)
+    return out, mat
+
+
 def compute_features(
     inp: EventArrays,
     *,
@@ -39,14 +104,21 @@ def compute_features(
     bar_params: BarParams | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Tick and bar feature tables from prepared inputs (no labels)."""
-    tp = (tick_params or TickParams()).for_levels(inp.levels)
-    bp = bar_params or BarParams()
-    mat = tick_matrix(inp, tp)
-    out = {TICK_TABLE: tick_frame(inp, mat, tp)}
-    for c in clocks:
-        clock = parse_clock(c)
-        fout, iout = bar_matrices(inp, mat, tp, clock, bp)
-        out[clock.table] = bar_frame(inp.symbol, inp.date, fout, iout, tp, bp)
+    return _features(inp, clocks, tick_params, bar_params)[0]
+
+
+def compute_tables(
+    inp: EventArrays,
+    *,
+    clocks: Sequence[str] = DEFAULT_CLOCKS,
+    tick_params: TickParams | None = None,
+    bar_params: BarParams | None = None,
+    label_params: LabelParams | None = None,
+) -> dict[str, pl.DataFrame]:
+    """Every table of :func:`compute_day` (features and ``labels``) from prepared inputs."""
+    out, mat = _features(inp, clocks, tick_params, bar_params)
+    # labels from the same sorted ts and mid (tick column 0 = (ask_1 + bid_1) / 2, as compute_labels)
+    out[LABELS_TABLE] = labels_frame(inp.symbol, inp.date, inp.seq, inp.ts, mat[:, 0], label_params)
     return out
 
 
@@ -90,9 +162,7 @@ def compute_day(
     """
     inp = prepare_inputs(book, events, trades)
     tp = _resolve_weights(inp, (tick_params or TickParams()), ofi_weights)
-    out = compute_features(inp, clocks=clocks, tick_params=tp, bar_params=bar_params)
-    out[LABELS_TABLE] = compute_labels(book, label_params)
-    return out
+    return compute_tables(inp, clocks=clocks, tick_params=tp, bar_params=bar_params, label_params=label_params)
 
 
 def compute_partition(
@@ -133,4 +203,4 @@ def feature_count(tables: dict[str, pl.DataFrame]) -> int:
 
 
 __all__ = ["DEFAULT_CLOCKS", "LABELS_TABLE", "TICK_TABLE", "bar_table", "compute_day", "compute_features",
-           "compute_partition", "feature_count"]
+           "compute_partition", "compute_tables", "feature_count", "feature_matrices"]

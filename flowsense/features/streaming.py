@@ -47,19 +47,20 @@ def stream_step(tf, ti, tp, ts, seq, etype, size, price, agg, row, tout, bf, bi,
     K.tick_step(tf, ti, tp, ts, etype, size, price, agg, row, tout)
     tot = 0
     for c in range(nc):
-        counts[c] = K.bar_event(bf[c], bi[c], bp[c], ts, seq, etype, size, price, agg, tout, fout[c], iout[c], 0)
+        counts[c] = K.bar_event(bf[c], bi[c], bp[c], ts, seq, etype, size, price, agg, tout, fout[c], iout[c], np.int64(0))
         tot += counts[c]
     return tot
 
 
 @njit(cache=True)
-def stream_flush(bf, bi, bp, fout, iout, counts):
-    for c in range(bf.shape[0]):
-        counts[c] = K.bar_flush(bf[c], bi[c], bp[c], fout[c], iout[c], 0)
-
-
-@njit(cache=True)
-def stream_heartbeat(bf, bi, bp, now, fout, iout, counts):
+def stream_close(bf, bi, bp, now, flush, fout, iout, counts):
+    """Close bars without an event: ``flush`` = end of data (each clock's open bar, partial), else a heartbeat
+    at ``now`` (time bars that ended). One compiled function for both (returns -needed when the buffers
+    are too small for a heartbeat; nothing is changed then)."""
+    if flush:
+        for c in range(bf.shape[0]):
+            counts[c] = K.bar_flush(bf[c], bi[c], bp[c], fout[c], iout[c], np.int64(0))
+        return 0
     need = 0
     for c in range(bf.shape[0]):
         m = K.bar_pending(bi[c], bp[c], now)
@@ -68,7 +69,7 @@ def stream_heartbeat(bf, bi, bp, now, fout, iout, counts):
     if need > fout.shape[1]:
         return -need
     for c in range(bf.shape[0]):
-        counts[c] = K.bar_roll(bf[c], bi[c], bp[c], now, fout[c], iout[c], 0)
+        counts[c] = K.bar_roll(bf[c], bi[c], bp[c], now, fout[c], iout[c], np.int64(0))
     return 0
 
 
@@ -84,6 +85,8 @@ class TickFeatureEngine:
 
     def update(self, ts: int, etype: int, size: float, price: float, agg: float, book_row: np.ndarray) -> np.ndarray:
         """Feed one event; returns the feature row (an internal buffer, overwritten by the next call)."""
+        if not book_row.flags.c_contiguous:  # one compiled specialization (contiguous rows), as the batch pass
+            book_row = np.ascontiguousarray(book_row)
         K.tick_step(self._f, self._i, self._p, ts, etype, size, price, agg, book_row, self._out)
         return self._out
 
@@ -125,6 +128,8 @@ class BarFeatureEngine:
         need = K.bar_pending(self._i, self._p, ts) + 1
         if need > self._fout.shape[0]:
             self._alloc(2 * need)
+        if not tick_row.flags.c_contiguous:
+            tick_row = np.ascontiguousarray(tick_row)
         k = K.bar_event(self._f, self._i, self._p, ts, seq, etype, size, price, agg, tick_row,
                         self._fout, self._iout, 0)
         return self._fout[:k], self._iout[:k]
@@ -185,6 +190,8 @@ class StreamingFeatureEngine:
                book_row: np.ndarray) -> tuple[np.ndarray, list[tuple[Clock, np.ndarray, np.ndarray]]]:
         """Feed one event. Returns (tick feature row, [(clock, float rows, int rows) for closed bars]);
         the arrays are internal buffers, valid until the next call."""
+        if not book_row.flags.c_contiguous:  # one compiled specialization (contiguous rows), as the batch pass
+            book_row = np.ascontiguousarray(book_row)
         r = stream_step(self._tf, self._ti, self._tp, ts, seq, etype, size, price, agg, book_row, self._tout,
                         self._bf, self._bi, self._bp, self._fout, self._iout, self._counts)
         if r < 0:
@@ -196,13 +203,13 @@ class StreamingFeatureEngine:
         return self._tout, []
 
     def heartbeat(self, now: int) -> list[tuple[Clock, np.ndarray, np.ndarray]]:
-        r = stream_heartbeat(self._bf, self._bi, self._bp, now, self._fout, self._iout, self._counts)
+        r = stream_close(self._bf, self._bi, self._bp, now, False, self._fout, self._iout, self._counts)
         if r < 0:
             self._alloc(-2 * r)
-            stream_heartbeat(self._bf, self._bi, self._bp, now, self._fout, self._iout, self._counts)
+            stream_close(self._bf, self._bi, self._bp, now, False, self._fout, self._iout, self._counts)
         return self._emitted()
 
     def finish(self) -> list[tuple[Clock, np.ndarray, np.ndarray]]:
         """End of data: emit each clock's open bar (partial)."""
-        stream_flush(self._bf, self._bi, self._bp, self._fout, self._iout, self._counts)
+        stream_close(self._bf, self._bi, self._bp, np.int64(0), True, self._fout, self._iout, self._counts)
         return self._emitted()

@@ -170,11 +170,17 @@ def prepare_inputs(
     n = book.height
     cols = book_level_columns(L)
     # Column-major (n, 4L): cheap to build from Arrow columns; the kernels read row views of it.
-    mat = book.select(
-        [pl.col(c).cast(pl.Float64).fill_null(np.nan if "_px_" in c else 0.0) for c in cols]
-    ).to_numpy()
+    # One select + to_numpy call (nulls of float/int columns come out as NaN); the null sizes of empty levels
+    # are then set to 0 in the few columns that have any (none on a full book: no extra pass).
+    sel = book.select(cols)
+    mat = sel.to_numpy()
     if mat.dtype != np.float64 or mat.shape != (n, 4 * L):
         mat = np.asarray(mat, dtype=np.float64).reshape(n, 4 * L)
+    nulls = sel.null_count().row(0) if n else (0,) * len(cols)
+    for j, c in enumerate(cols):
+        if nulls[j] and "_px_" not in c:
+            col = mat[:, j]
+            col[np.isnan(col)] = 0.0
     ts = book["ts"].dt.epoch("ns").to_numpy().astype(np.int64)
     seq = book["seq"].to_numpy().astype(np.int64)
     etype = np.zeros(n, dtype=np.int8)
@@ -218,7 +224,13 @@ def tick_matrix(inp: EventArrays, tp: TickParams) -> np.ndarray:
     p = tp.array()
     fst, ist = tp.new_state()
     out = np.empty((len(inp), len(tick_columns(tp))), order="F")  # column-major: one Arrow column each
-    K.tick_batch(fst, ist, p, inp.ts, inp.etype, inp.size, inp.price, inp.agg, inp.book[:, : 4 * tp.levels], out)
+    book = np.asfortranarray(inp.book[:, : 4 * tp.levels])  # one compiled layout (no copy when already F)
+    # the fused pass with no bar clock: one compiled batch loop for tick-only and tick + bars
+    nob = np.zeros((0, 1))
+    noi = np.zeros((0, K.IO_N), dtype=np.int64)
+    K.features_batch(fst, ist, p, inp.ts, inp.seq, inp.etype, inp.size, inp.price, inp.agg, book, out,
+                     nob, np.zeros((0, K.BI_HDR), dtype=np.int64), np.zeros((0, K.BP_NPAR)), nob, noi,
+                     np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64), True, False)
     return out
 
 
@@ -235,7 +247,7 @@ def keys_frame(inp: EventArrays) -> pl.DataFrame:
 def tick_frame(inp: EventArrays, mat: np.ndarray, tp: TickParams) -> pl.DataFrame:
     """Wrap the tick matrix into the ``features_tick`` frame (keys first)."""
     cols = tick_columns(tp)
-    feats = pl.DataFrame({c: mat[:, i] for i, c in enumerate(cols)})
+    feats = pl.from_numpy(np.asfortranarray(mat), schema=cols, orient="row")  # zero-copy columns when F-order
     return pl.concat([keys_frame(inp), feats], how="horizontal")
 
 
