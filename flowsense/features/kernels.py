@@ -2,8 +2,8 @@
 
 Each feature family is an incremental state machine over two flat state arrays (``fst`` float64 and
 ``ist`` int64, timestamps are kept as int64 ns so they stay exact) and a float64 parameter vector.
-The batch passes (:func:`features_batch` = tick + every bar clock in one loop, :func:`tick_batch`,
-:func:`bar_batch`) are ``@njit`` loops that call the very same step functions (:func:`tick_step`,
+The batch pass (:func:`features_batch` = tick + every bar clock in one loop) is an ``@njit`` loop that
+calls the very same step functions (:func:`tick_step`,
 :func:`bar_event`), with the same argument types (so each is compiled once), that the streaming engines in
 :mod:`flowsense.features.streaming` call once per event, so both paths perform the same floating-point
 operations in the same order and agree to the last bit.
@@ -301,32 +301,6 @@ def tick_step(fst, ist, p, ts, etype, size, price, agg, row, out):
 
 
 _BLK = 256  # rows per block of the batch passes
-
-
-@njit(cache=True)
-def tick_batch(fst, ist, p, ts, etype, size, price, agg, book, out):
-    """Batch pass over a whole day: the same :func:`tick_step`, once per row (tick features only; the
-    pipeline runs :func:`features_batch`, which also covers this case).
-
-    Each book row is copied into a contiguous buffer and each output row written through one (blocks of
-    rows, copied out column by column), so ``tick_step`` runs on exactly the argument types the streaming
-    engine gives it (contiguous float64 rows, int64 event code) and ``book``/``out`` may be column-major.
-    """
-    n = ts.shape[0]
-    m = book.shape[1]
-    nc = out.shape[1]
-    row = np.empty(m)
-    obuf = np.empty((_BLK, nc))
-    for start in range(0, n, _BLK):
-        nb = min(start + _BLK, n) - start
-        for r in range(nb):
-            i = start + r
-            for j in range(m):
-                row[j] = book[i, j]
-            tick_step(fst, ist, p, ts[i], np.int64(etype[i]), size[i], price[i], agg[i], row, obuf[r])
-        for j in range(nc):  # column-wise writes of the output block
-            for r in range(nb):
-                out[start + r, j] = obuf[r, j]
 
 
 # =====================================================================================================
@@ -835,22 +809,6 @@ def bar_flush(fst, ist, p, fout, iout, k) -> int:
     _bar_reset(fst, ist, p, end)
     if mode == MODE_TIME:
         ist[BI_CUR] += 1
-    return k
-
-
-@njit(cache=True)
-def bar_batch(fst, ist, p, ts, seq, etype, size, price, agg, tick, fout, iout, flush) -> int:
-    """Batch pass: the same :func:`bar_event` once per event (tick row copied into a contiguous buffer, as
-    the streaming engine passes it), then :func:`bar_flush`."""
-    k = 0
-    nc = tick.shape[1]
-    trow = np.empty(nc)
-    for i in range(ts.shape[0]):
-        for j in range(nc):
-            trow[j] = tick[i, j]
-        k = bar_event(fst, ist, p, ts[i], seq[i], np.int64(etype[i]), size[i], price[i], agg[i], trow, fout, iout, k)
-    if flush:
-        k = bar_flush(fst, ist, p, fout, iout, k)
     return k
 
 
