@@ -72,7 +72,7 @@ def read_strict_csv(
     Defects caught: empty file, missing final newline (a truncated file), wrong column count on any line,
     a non-numeric value in a numeric column, an empty field in a column not listed in ``allow_null``.
     """
-    if not data.strip():
+    if not data or data.isspace():  # isspace stops at the first visible byte; strip() would copy the file
         raise IngestError(path, "file is empty")
     if not data.endswith(b"\n"):
         lines = data.count(b"\n") + 1

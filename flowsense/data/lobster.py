@@ -191,14 +191,19 @@ def _event_type(msg: pl.DataFrame, path: str) -> pl.Series:
     return names.alias("event_type")
 
 
-def _book_prices(book_raw: pl.DataFrame, levels: int) -> pl.DataFrame:
+def _book_prices(book_raw: pl.DataFrame, levels: int) -> tuple[pl.DataFrame, list[str]]:
     """All price columns scaled to dollars in one vectorized pass (correctly rounded: NumPy division, not
-    polars' reciprocal multiplication); empty levels (+-9999999999) become null."""
+    polars' reciprocal multiplication); empty levels (+-9999999999) become null. Also returns the price
+    columns that have an empty level somewhere."""
     cols = [c for c in book_level_columns(levels) if "_px_" in c]
     raw = book_raw.select(cols).to_numpy()
     dollars = raw / PRICE_SCALE
-    dollars[np.abs(raw) >= EMPTY_PRICE] = np.nan
-    return pl.from_numpy(dollars, schema=cols).fill_nan(None)
+    empty = np.abs(raw) >= EMPTY_PRICE
+    with_empty = [c for c, e in zip(cols, empty.any(axis=0), strict=True) if e]
+    if not with_empty:
+        return pl.from_numpy(dollars, schema=cols), with_empty
+    dollars[empty] = np.nan
+    return pl.from_numpy(dollars, schema=cols).fill_nan(None), with_empty
 
 
 def parse_day(source: LobsterSource) -> DayTables:
@@ -244,11 +249,12 @@ def parse_day(source: LobsterSource) -> DayTables:
         name.date,
     ).select(list(EVENTS_SCHEMA))
 
-    prices = _book_prices(book_raw, levels)
-    sizes = [
-        pl.when(prices[f"{side}_px_{k}"].is_null()).then(None).otherwise(pl.col(f"{side}_sz_{k}")).alias(f"{side}_sz_{k}")
-        for k in range(1, levels + 1)
-        for side in ("ask", "bid")
+    prices, with_empty = _book_prices(book_raw, levels)
+    sizes = [  # an empty level has a null size too, not 0
+        pl.when(prices[px].is_null()).then(None).otherwise(pl.col(px.replace("_px_", "_sz_"))).alias(
+            px.replace("_px_", "_sz_")
+        )
+        for px in with_empty
     ]
     book = (
         book_raw.with_columns(sizes)
