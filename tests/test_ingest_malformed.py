@@ -147,7 +147,7 @@ def test_zip_errors_name_the_member(tmp_path: Path) -> None:
 def test_failed_file_leaves_earlier_partition_untouched(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
     good = write_pair(tmp_path / "good", *good_rows())
-    (res,) = ingest_file(good, lake)
+    ingest_file(good, lake)
     before = {p: p.read_bytes() for p in lake.root.rglob("*.parquet")}
     msgs, books = good_rows()
     msgs[1] = "oops"
