@@ -320,7 +320,9 @@ def compute_metrics(
         r = e[1:] / e[:-1] - 1.0 if n > 0 else np.empty(0)
     m["total_return"] = float(e[-1] / e[0] - 1.0) if e[0] != 0 else _nan()
     if n > 0 and e[0] > 0 and e[-1] > 0:
-        m["annualized_return"] = float((e[-1] / e[0]) ** (q / n) - 1.0)
+        # compounded in log space: a short, very profitable sample annualizes to +inf, honestly, not an error
+        with np.errstate(over="ignore"):
+            m["annualized_return"] = float(np.expm1(np.log(e[-1] / e[0]) * (q / n)))
     elif n > 0 and e[0] > 0:
         m["annualized_return"] = -1.0
     else:
