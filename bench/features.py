@@ -11,6 +11,11 @@ numba cache makes later processes start warm too):
    microprice, OFI L1..L10 as one column operation per level, 1-second bars of those): both from their
    natural in-memory input (ours: prepared arrays; pandas: a pandas frame) and both from the same polars
    frames (input conversion included: ours ``prepare_inputs``, pandas ``to_pandas``);
+2'. the core feature set (:mod:`flowsense.features.core`) = exactly the pandas baseline's scope (mid, spread,
+   microprice, OFI L1..L10 per event, 1 s bars of OFI sums, first/last mid, mean spread, last microprice;
+   values identical to the full set's columns of the same names), vs the same pandas baseline in the same
+   run: from the polars book frame (``compute_core``, incl. input conversion; pandas incl. ``to_pandas``)
+   and from prepared arrays (pandas from a pandas frame), plus the kernel alone;
 3. the whole feature set (``compute_day`` with the 1 s clock: 40 tick + 62 bar features + labels), with and
    without input conversion;
 4. the streaming path (``StreamingFeatureEngine`` with the 1 s clock): per-event cost measured around each
@@ -37,6 +42,7 @@ import polars as pl
 
 from flowsense.data.lobster import read_lobster
 from flowsense.features.bars import BarParams, bar_columns, bar_frame, bar_matrices, parse_clock
+from flowsense.features.core import compute_core, core_arrays, core_columns, core_frames, core_matrices
 from flowsense.features.labels import compute_labels, labels_frame
 from flowsense.features.pipeline import compute_day, compute_features, compute_tables, feature_matrices
 from flowsense.features.streaming import StreamingFeatureEngine
@@ -142,7 +148,23 @@ def main() -> None:
     def tick_only() -> None:  # event-level only (40 columns, no bars), prepared arrays -> polars frame
         tick_frame(inp, tick_matrix(inp, tp), tp)
 
+    # (a') core feature set: the pandas baseline's scope
+    core_in = core_arrays(book)
+    core_ts, core_px, core_sz, _ = core_in
+    seq_s, ts_s = book["seq"], book["ts"]
+    size_1s = int(clock.size)
+
+    def core_incl() -> None:  # polars book frame -> (tick frame, 1 s bar frame)
+        compute_core(book, "1s")
+
+    def core_excl() -> None:  # prepared arrays (ts, prices, sizes) -> frames
+        core_frames(seq_s, ts_s, *core_matrices(core_ts, core_px, core_sz, size_1s))
+
+    def core_kernel() -> None:  # arrays -> arrays
+        core_matrices(core_ts, core_px, core_sz, size_1s)
+
     full_incl()  # warm-up (numba cache load / compile)
+    core_incl()
     event_excl()
     pandas_run()
     t_stage = {k: best_of(f, args.repeat) for k, f in stages.items()}
@@ -155,6 +177,10 @@ def main() -> None:
     t_tick = best_of(tick_only, args.repeat)
     t_pandas_tick = best_of(pandas_tick, args.repeat)
     t_pandas_conv = best_of(pandas_from_polars, args.repeat)
+    t_core = best_of(core_incl, args.repeat)
+    t_core_x = best_of(core_excl, args.repeat)
+    t_core_k = best_of(core_kernel, args.repeat)
+    t_core_conv = best_of(lambda: core_arrays(book), args.repeat)
 
     # streaming, per event
     m = args.stream_events or n
@@ -211,6 +237,15 @@ def main() -> None:
         "speedup_vs_pandas": round(t_pandas_conv / t_event, 2),
         "speedup_vs_pandas_excl_conversion": round(t_pandas / t_event_x, 2),
         "speedup_kernel_vs_pandas": round(t_pandas / t_kernel, 2),
+        "core_seconds": round(t_core, 4),
+        "core_events_per_s": round(n / t_core),
+        "core_excl_conversion_seconds": round(t_core_x, 4),
+        "core_excl_conversion_events_per_s": round(n / t_core_x),
+        "core_kernel_seconds": round(t_core_k, 4),
+        "core_input_conversion_seconds": round(t_core_conv, 4),
+        "core_speedup_vs_pandas": round(t_pandas_conv / t_core, 2),
+        "core_speedup_vs_pandas_excl_conversion": round(t_pandas / t_core_x, 2),
+        "core_speedup_kernel_vs_pandas": round(t_pandas / t_core_k, 2),
         "tick_only_seconds": round(t_tick, 4),
         "pandas_tick_only_seconds": round(t_pandas_tick, 4),
         "speedup_tick_only": round(t_pandas_tick / t_tick, 2),
@@ -250,6 +285,17 @@ def main() -> None:
               f"{eps(t_kernel)} ({t_pandas / t_kernel:.1f}x)")
     t.add_row("    tick only: ours (40 cols, arrays -> frame) / pandas (13 cols)",
               f"{t_tick * 1e3:.1f} / {t_pandas_tick * 1e3:.1f} ms = {t_pandas_tick / t_tick:.1f}x")
+    nc = len(core_columns(L))
+    t.add_row(f"(a') core feature set (same scope as the pandas baseline: {nc} tick cols + 1s bars), "
+              "polars book frame in -> frames out (compute_core)", eps(t_core))
+    t.add_row("    pandas baseline incl. polars->pandas conversion", eps(t_pandas_conv))
+    t.add_row("    ratio incl. input conversion (goal >= 10x)", f"{t_pandas_conv / t_core:.1f}x")
+    t.add_row("(a') core, excl. input conversion: prepared arrays -> frames", eps(t_core_x))
+    t.add_row("    pandas baseline from a pandas frame (no conversion)", eps(t_pandas))
+    t.add_row("    ratio excl. input conversion", f"{t_pandas / t_core_x:.1f}x")
+    t.add_row("    ratio: compute_core (incl. conversion) vs pandas from a pandas frame", f"{t_pandas / t_core:.1f}x")
+    t.add_row("    core kernel only (arrays -> arrays) / input conversion (core_arrays)",
+              f"{t_core_k * 1e3:.1f} / {t_core_conv * 1e3:.1f} ms ({t_pandas / t_core_k:.1f}x)")
     t.add_row(f"(b) whole feature set ({nf} features + labels), incl. input conversion (compute_day)",
               eps(t_full))
     t.add_row(f"(b) whole feature set ({nf} features + labels), excl. input conversion", eps(t_full_x))

@@ -18,11 +18,22 @@ Stable contract for downstream consumers (Dagster assets, Feast):
   :mod:`~flowsense.features.streaming` (``TickFeatureEngine``, ``BarFeatureEngine``,
   ``StreamingFeatureEngine``).
 * Undefined feature values are NaN (float columns); label values are null where the future is unknown.
+
+Core feature set (:mod:`~flowsense.features.core`): ``compute_core(book, clock="1s") -> (tick, bars)`` computes
+only ``mid, spread, microprice, ofi_l1 .. ofi_lL`` per event (keys ``seq, ts``) and their 1 s bars
+(``bar_start``, OFI summed per level, ``mid_first``, ``mid_last``, ``spread_mean``, ``microprice_last``; only
+seconds holding events) - the scope of a typical vectorized pandas OFI study, several times faster than the
+full set because it computes 10x less. Use it for OFI / price-impact research and wherever those columns
+are all a consumer needs; use :func:`compute_partition` for the lake tables. Its tick values are identical
+(bit for bit) to the ``features_tick`` columns of the same names; live,
+:class:`~flowsense.features.core.CoreFeatureEngine` calls the same step functions and reproduces the batch
+values bit for bit.
 """
 
 from __future__ import annotations
 
 from flowsense.features.bars import BarParams, parse_clock
+from flowsense.features.core import CoreFeatureEngine, compute_core
 from flowsense.features.labels import LabelParams, compute_labels
 from flowsense.features.pipeline import (
     DEFAULT_CLOCKS,
@@ -40,9 +51,11 @@ __all__ = [
     "LABELS_TABLE",
     "TICK_TABLE",
     "BarParams",
+    "CoreFeatureEngine",
     "LabelParams",
     "TickParams",
     "bar_table",
+    "compute_core",
     "compute_day",
     "compute_features",
     "compute_labels",
