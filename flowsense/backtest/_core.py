@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from flowsense.features.kernels import ofi_step
+
 INF = np.int64(2**62)
 
 # event codes
@@ -536,17 +538,9 @@ def _strat_buy_and_hold(md, st, cfg, sp, sti, i, local):
 
 @njit(cache=True, inline="always")
 def ofi_increment(pb0, qb0, pa0, qa0, pb1, qb1, pa1, qa1):
-    """Cont-Kukanov-Stoikov order-flow imbalance contribution of one top-of-book change."""
-    e = 0.0
-    if pb1 >= pb0:
-        e += qb1
-    if pb1 <= pb0:
-        e -= qb0
-    if pa1 <= pa0:
-        e -= qa1
-    if pa1 >= pa0:
-        e += qa0
-    return e
+    """Cont-Kukanov-Stoikov order-flow imbalance contribution of one top-of-book change: the features'
+    own definition (:func:`flowsense.features.kernels.ofi_step`), so the strategy trades on the feature."""
+    return ofi_step(pa1, qa1, pb1, qb1, pa0, qa0, pb0, qb0)
 
 
 @njit(cache=True, inline="always")

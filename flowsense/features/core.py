@@ -28,6 +28,7 @@ from numba import njit
 from flowsense.data.schemas import book_levels
 from flowsense.features import kernels as K
 from flowsense.features.bars import parse_clock
+from flowsense.features.kernels import norm_level, ofi_step, top_step
 
 # ---- state layout -----------------------------------------------------------------------------------
 # float state ``fs``: the previous book row, normalised (4 per level: ask px (+inf if empty), ask size,
@@ -66,57 +67,6 @@ def core_state(levels: int) -> tuple[np.ndarray, np.ndarray]:
 # step functions: the one definition of every value
 # =====================================================================================================
 @njit(cache=True, inline="always")
-def top_step(a1, as1, b1, bs1):
-    """Level 1 -> (mid, spread, microprice), as :func:`~flowsense.features.kernels.tick_step`."""
-    nan = np.nan
-    if as1 != as1 or a1 != a1:
-        as1 = 0.0
-    if bs1 != bs1 or b1 != b1:
-        bs1 = 0.0
-    if a1 == a1 and b1 == b1:
-        mid = 0.5 * (a1 + b1)
-        spread = a1 - b1
-    else:
-        mid = nan
-        spread = nan
-    micro = (b1 * as1 + a1 * bs1) / (as1 + bs1) if a1 == a1 and b1 == b1 and as1 + bs1 > 0.0 else nan
-    return mid, spread, micro
-
-
-@njit(cache=True, inline="always")
-def norm_level(ap, asz, bp, bsz):
-    """One raw book level -> OFI convention: empty ask at +inf / size 0, empty bid at -inf / size 0,
-    NaN sizes 0."""
-    if ap != ap:
-        ap = np.inf
-        asz = 0.0
-    elif asz != asz:
-        asz = 0.0
-    if bp != bp:
-        bp = -np.inf
-        bsz = 0.0
-    elif bsz != bsz:
-        bsz = 0.0
-    return ap, float(asz), bp, float(bsz)
-
-
-@njit(cache=True, inline="always")
-def ofi_step(ap, asz, bp, bsz, pap, pas, pbp, pbs):
-    """Cont-Kukanov-Stoikov ``e_n`` of one level from the normalised level now and before (same operations,
-    same order as :func:`~flowsense.features.kernels.tick_step`)."""
-    e = 0.0
-    if bp >= pbp:
-        e += bsz
-    if bp <= pbp:
-        e -= pbs
-    if ap <= pap:
-        e -= asz
-    if ap >= pap:
-        e += pas
-    return e
-
-
-@njit(cache=True, inline="always")
 def bar_add(mf, ml, ss, sn, mcl, mid, spread, micro):
     """Add one event's level-1 values to the open bar (first/last skip NaN, mean over non-NaN spreads)."""
     if mf != mf:
@@ -145,7 +95,7 @@ def core_step(fs, ist, size_ns, ts, row, out, bout):
     L = out.shape[0] - 3
     ob = 4 * L
     first = ist[CI_N] == 0
-    mid, spread, micro = top_step(row[0], row[1], row[2], row[3])
+    mid, spread, micro, _, _ = top_step(row[0], row[1], row[2], row[3])
     out[0] = mid
     out[1] = spread
     out[2] = micro
@@ -302,7 +252,7 @@ def core_batch(fs, ist, size_ns, ts, px, sz, tick, bstart, bars, flush):
         ncut = 0
         for i in range(i0, i1):
             t = ts[i]
-            mid, spread, micro = top_step(px[i, 0], sz[i, 0], px[i, 1], sz[i, 1])
+            mid, spread, micro, _, _ = top_step(px[i, 0], sz[i, 0], px[i, 1], sz[i, 1])
             tick[i, 0] = mid
             tick[i, 1] = spread
             tick[i, 2] = micro

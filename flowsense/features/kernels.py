@@ -97,6 +97,58 @@ def tick_state_sizes(p: np.ndarray) -> tuple[int, int]:
     return TS_HDR + 4 * L + 2 * int(p[TP_TFI_N2]) + int(p[TP_ROLL_N]) + int(p[TP_VPIN_N]), TI_HDR
 
 
+@njit(cache=True, inline="always")
+def top_step(a1, as1, b1, bs1):
+    """Level 1 -> (mid, spread, microprice, ask size, bid size), sizes 0 where a side is empty: the one
+    definition, used by :func:`tick_step` and the core set."""
+    nan = np.nan
+    if as1 != as1 or a1 != a1:
+        as1 = 0.0
+    if bs1 != bs1 or b1 != b1:
+        bs1 = 0.0
+    if a1 == a1 and b1 == b1:
+        mid = 0.5 * (a1 + b1)
+        spread = a1 - b1
+    else:
+        mid = nan
+        spread = nan
+    micro = (b1 * as1 + a1 * bs1) / (as1 + bs1) if a1 == a1 and b1 == b1 and as1 + bs1 > 0.0 else nan
+    return mid, spread, micro, as1, bs1
+
+
+@njit(cache=True, inline="always")
+def norm_level(ap, asz, bp, bsz):
+    """One raw book level -> OFI convention: empty ask at +inf / size 0, empty bid at -inf / size 0,
+    NaN sizes 0."""
+    if ap != ap:
+        ap = np.inf
+        asz = 0.0
+    elif asz != asz:
+        asz = 0.0
+    if bp != bp:
+        bp = -np.inf
+        bsz = 0.0
+    elif bsz != bsz:
+        bsz = 0.0
+    return ap, float(asz), bp, float(bsz)
+
+
+@njit(cache=True, inline="always")
+def ofi_step(ap, asz, bp, bsz, pap, pas, pbp, pbs):
+    """Cont-Kukanov-Stoikov ``e_n`` of one level from the normalised level now and before (same operations,
+    same order used by :func:`tick_step`, the core set and the backtest's OFI strategy)."""
+    e = 0.0
+    if bp >= pbp:
+        e += bsz
+    if bp <= pbp:
+        e -= pbs
+    if ap <= pap:
+        e -= asz
+    if ap >= pap:
+        e += pas
+    return e
+
+
 @njit(cache=True)
 def tick_step(fst, ist, p, ts, etype, size, price, agg, row, out):
     """Process one event (the book ``row`` after it) and write the tick feature row into ``out``.
@@ -120,21 +172,7 @@ def tick_step(fst, ist, p, ts, etype, size, price, agg, row, out):
     nan = np.nan
 
     # ---- level 1 prices ---------------------------------------------------------------------------
-    a1 = row[0]
-    b1 = row[2]
-    as1 = row[1]
-    bs1 = row[3]
-    if as1 != as1 or a1 != a1:
-        as1 = 0.0
-    if bs1 != bs1 or b1 != b1:
-        bs1 = 0.0
-    if a1 == a1 and b1 == b1:
-        mid = 0.5 * (a1 + b1)
-        spread = a1 - b1
-    else:
-        mid = nan
-        spread = nan
-    micro = (b1 * as1 + a1 * bs1) / (as1 + bs1) if a1 == a1 and b1 == b1 and as1 + bs1 > 0.0 else nan
+    mid, spread, micro, as1, bs1 = top_step(row[0], row[1], row[2], row[3])
     out[0] = mid
     out[1] = spread
     out[2] = micro
@@ -172,18 +210,7 @@ def tick_step(fst, ist, p, ts, etype, size, price, agg, row, out):
         j = o_prev + 4 * k
         e = 0.0
         if not first:
-            pap = fst[j]
-            pas = fst[j + 1]
-            pbp = fst[j + 2]
-            pbs = fst[j + 3]
-            if bp >= pbp:
-                e += bsz
-            if bp <= pbp:
-                e -= pbs
-            if ap <= pap:
-                e -= asz
-            if ap >= pap:
-                e += pas
+            e = ofi_step(ap, asz, bp, bsz, fst[j], fst[j + 1], fst[j + 2], fst[j + 3])
         fst[j] = ap
         fst[j + 1] = asz
         fst[j + 2] = bp
