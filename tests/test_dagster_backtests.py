@@ -3,9 +3,7 @@ the aggregate backtest_report; metadata and files a user would look at."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -21,26 +19,13 @@ from flowsense_dagster.assets.features import feature_tables  # noqa: E402
 from flowsense_dagster.assets.ingestion import raw_ingest  # noqa: E402
 from flowsense_dagster.partitions import SYMBOLS, to_partition_key  # noqa: E402
 from flowsense_dagster.resources import CatalogResource, LakeResource  # noqa: E402
-from tests.conftest import LOBSTER_DIR  # noqa: E402
-
-GOOG_1 = LOBSTER_DIR / "LOBSTER_SampleFile_GOOG_2012-06-21_1.zip"
-
-
-def _source(inbox: Path) -> Partition:
-    inbox.mkdir(parents=True)
-    if GOOG_1.exists():
-        shutil.copy(GOOG_1, inbox / GOOG_1.name)
-        return Partition("GOOG", dt.date(2012, 6, 21))
-    from flowsense.sim import simulate
-
-    simulate(["SIMA"], 1, inbox, scale=0.3)
-    return Partition("SIMA", dt.date(2024, 1, 2))
+from tests.conftest import stage_partition  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Partition, Any, Any]:
     home = tmp_path_factory.mktemp("fs_home")
-    part = _source(home / "inbox")
+    part = stage_partition(home / "inbox", sim_scale=0.3)
     lake = LakeResource(home=str(home))
     resources = {"lake": lake, "catalog": CatalogResource(lake=lake)}
     instance = dg.DagsterInstance.ephemeral()

@@ -7,7 +7,6 @@ sample when ``../shared/data`` is present, else a simulated LOBSTER-format zip (
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -39,29 +38,15 @@ from flowsense_dagster.assets.ingestion import raw_ingest, raw_validation  # noq
 from flowsense_dagster.assets.serving import feast_online_store  # noqa: E402
 from flowsense_dagster.partitions import SYMBOLS, to_partition_key  # noqa: E402
 from flowsense_dagster.resources import CatalogResource, LakeResource  # noqa: E402
+from tests.conftest import stage_partition  # noqa: E402
 
-GOOG_1 = Path(__file__).resolve().parents[2] / "shared" / "data" / "lobster_2012-06-21" / (
-    "LOBSTER_SampleFile_GOOG_2012-06-21_1.zip"
-)
 N_CHECKS = 9  # features_finite x3, ts_monotonic x4, rows_match_events, labels_disjoint
-
-
-def _source(inbox: Path) -> Partition:
-    """Put one raw LOBSTER zip in ``inbox``; return its partition."""
-    inbox.mkdir(parents=True)
-    if GOOG_1.exists():
-        shutil.copy(GOOG_1, inbox / GOOG_1.name)
-        return Partition("GOOG", dt.date(2012, 6, 21))
-    from flowsense.sim import simulate
-
-    simulate(["SIMA"], 1, inbox, scale=0.2)
-    return Partition("SIMA", dt.date(2024, 1, 2))
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Partition, Any]:
     home = tmp_path_factory.mktemp("fs_home")
-    part = _source(home / "inbox")
+    part = stage_partition(home / "inbox", sim_scale=0.2)
     lake = LakeResource(home=str(home))
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(SYMBOLS, [part.symbol])

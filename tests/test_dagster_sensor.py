@@ -16,15 +16,7 @@ from flowsense_dagster.partitions import SYMBOLS  # noqa: E402
 from flowsense_dagster.resources import LakeResource  # noqa: E402
 from flowsense_dagster.sensors.inbox import inbox_sensor  # noqa: E402
 from flowsense_dagster.sources import INDEX_NAME, SourceIndex  # noqa: E402
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "lobster_2012-06-21"
-
-
-def _zip(symbol: str, level: int = 1) -> Path:
-    path = DATA / f"LOBSTER_SampleFile_{symbol}_2012-06-21_{level}.zip"
-    if not path.exists():
-        pytest.skip(f"LOBSTER sample data not found at {DATA}")
-    return path
+from tests.conftest import lobster_zip  # noqa: E402
 
 
 @pytest.fixture
@@ -64,9 +56,9 @@ def _added(result: Any) -> list[str]:
 
 def test_first_tick_requests_new_partitions_then_nothing(home: Path) -> None:
     inbox = home / "inbox"
-    shutil.copy(_zip("GOOG"), inbox)
+    shutil.copy(lobster_zip("GOOG"), inbox)
     (inbox / "sub").mkdir()
-    shutil.copy(_zip("AMZN"), inbox / "sub")
+    shutil.copy(lobster_zip("AMZN"), inbox / "sub")
     t = Ticker(home)
 
     first = t.tick()
@@ -87,14 +79,14 @@ def test_first_tick_requests_new_partitions_then_nothing(home: Path) -> None:
     assert _added(second) == []
     assert "no new raw files" in (second.skip_reason.skip_message if second.skip_reason else "")
 
-    shutil.copy(_zip("AAPL"), inbox)  # a new file: only its partition, only its symbol
+    shutil.copy(lobster_zip("AAPL"), inbox)  # a new file: only its partition, only its symbol
     third = t.tick()
     assert _keys(third) == ["2012-06-21|AAPL"]
     assert _added(third) == ["AAPL"]
 
     # another depth of a known partition: the partition is requested again (the deepest book wins),
     # but no symbol is added
-    shutil.copy(_zip("GOOG", 5), inbox)
+    shutil.copy(lobster_zip("GOOG", 5), inbox)
     fourth = t.tick()
     assert _keys(fourth) == ["2012-06-21|GOOG"]
     assert _added(fourth) == []
@@ -124,7 +116,7 @@ def test_bad_hidden_and_temp_files_are_skipped(home: Path) -> None:
     index = SourceIndex.load(inbox)
     assert set(index.errors()) == {"notes.txt", "XYZ_2012-06-21_1.zip", "empty.csv"}
 
-    shutil.copy(_zip("GOOG"), inbox)  # good files still flow next to bad ones
+    shutil.copy(lobster_zip("GOOG"), inbox)  # good files still flow next to bad ones
     assert _keys(t.tick()) == ["2012-06-21|GOOG"]
 
 
@@ -132,7 +124,7 @@ def test_lobster_csv_half_waits_for_its_partner(home: Path) -> None:
     import zipfile
 
     inbox = home / "inbox"
-    with zipfile.ZipFile(_zip("GOOG")) as zf:
+    with zipfile.ZipFile(lobster_zip("GOOG")) as zf:
         msg = next(n for n in zf.namelist() if "_message_" in n)
         book = next(n for n in zf.namelist() if "_orderbook_" in n)
         (inbox / msg).write_bytes(zf.read(msg))
@@ -152,8 +144,8 @@ def test_partition_already_materialized_from_same_file_is_not_requested(home: Pa
     from flowsense_dagster.partitions import to_partition_key
 
     inbox = home / "inbox"
-    src = inbox / _zip("GOOG").name
-    shutil.copy(_zip("GOOG"), src)
+    src = inbox / lobster_zip("GOOG").name
+    shutil.copy(lobster_zip("GOOG"), src)
     t = Ticker(home)
     t.instance.add_dynamic_partitions(SYMBOLS, ["GOOG"])
     t.instance.report_runless_asset_event(
