@@ -87,6 +87,20 @@ def bar_close(ss, sn):
     return ss / sn if sn > 0.0 else np.nan
 
 
+@njit(cache=True, inline="always")
+def _emit_bar(fs, L, bout):
+    """The open bar's values (OFI sums per level, first/last mid, mean spread, last microprice) into
+    ``bout``: what both a closing event and the end of data emit."""
+    ob = 4 * L
+    for k in range(L):
+        bout[k] = fs[ob + k]
+    c = ob + L
+    bout[L] = fs[c + CB_MID_FIRST]
+    bout[L + 1] = fs[c + CB_MID_LAST]
+    bout[L + 2] = bar_close(fs[c + CB_SPREAD_SUM], fs[c + CB_SPREAD_N])
+    bout[L + 3] = fs[c + CB_MICRO_LAST]
+
+
 @njit(cache=True)
 def core_step(fs, ist, size_ns, ts, row, out, bout):
     """One event (the book ``row`` after it, LOBSTER order) -> ``out`` = [mid, spread, microprice, ofi_l1..];
@@ -102,13 +116,7 @@ def core_step(fs, ist, size_ns, ts, row, out, bout):
     closed = np.int64(-1)
     nb = ist[CI_BAR_N]
     if nb > 0 and ts >= ist[CI_NEXT]:  # the event closes the open bar
-        for k in range(L):
-            bout[k] = fs[ob + k]
-        c = ob + L
-        bout[L] = fs[c + CB_MID_FIRST]
-        bout[L + 1] = fs[c + CB_MID_LAST]
-        bout[L + 2] = bar_close(fs[c + CB_SPREAD_SUM], fs[c + CB_SPREAD_N])
-        bout[L + 3] = fs[c + CB_MICRO_LAST]
+        _emit_bar(fs, L, bout)
         closed = ist[CI_BAR] * size_ns
         nb = 0
     if nb == 0:  # open a bar (division only here)
@@ -158,14 +166,7 @@ def core_flush(fs, ist, size_ns, L, bout):
     """End of data: the open bar's values into ``bout``; returns its start (ns), or -1 when none is open."""
     if ist[CI_BAR_N] == 0:
         return np.int64(-1)
-    ob = 4 * L
-    for k in range(L):
-        bout[k] = fs[ob + k]
-    c = ob + L
-    bout[L] = fs[c + CB_MID_FIRST]
-    bout[L + 1] = fs[c + CB_MID_LAST]
-    bout[L + 2] = bar_close(fs[c + CB_SPREAD_SUM], fs[c + CB_SPREAD_N])
-    bout[L + 3] = fs[c + CB_MICRO_LAST]
+    _emit_bar(fs, L, bout)
     ist[CI_BAR_N] = 0
     return ist[CI_BAR] * size_ns
 
