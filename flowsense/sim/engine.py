@@ -57,6 +57,63 @@ def _logistic(x):  # pragma: no cover - numba
     return 1.0 / (1.0 + np.exp(-x))
 
 
+@njit(cache=True, inline="always")
+def _add_order(o, s, px, size, o_px, o_side, o_rem, o_prev, o_next, head, tail, lvl, o_pos, alive, n_alive,
+               n_side, best):  # pragma: no cover - numba
+    """Rest order ``o`` at the back of its price level's FIFO queue; returns the new alive count."""
+    o_px[o] = px
+    o_side[o] = s
+    o_rem[o] = size
+    o_prev[o] = tail[s, px]
+    o_next[o] = -1
+    if tail[s, px] >= 0:
+        o_next[tail[s, px]] = o
+    else:
+        head[s, px] = o
+    tail[s, px] = o
+    lvl[s, px] += size
+    o_pos[o] = n_alive
+    alive[n_alive] = o
+    n_side[s] += 1
+    if s == 0 and px > best[0]:
+        best[0] = px
+    if s == 1 and px < best[1]:
+        best[1] = px
+    return n_alive + 1
+
+
+@njit(cache=True, inline="always")
+def _remove_order(o, s, px, o_prev, o_next, head, tail, o_pos, alive, n_alive, n_side):  # pragma: no cover
+    """Unlink order ``o`` from its level's queue and from the alive list; returns the new alive count."""
+    if o_prev[o] >= 0:
+        o_next[o_prev[o]] = o_next[o]
+    else:
+        head[s, px] = o_next[o]
+    if o_next[o] >= 0:
+        o_prev[o_next[o]] = o_prev[o]
+    else:
+        tail[s, px] = o_prev[o]
+    last = alive[n_alive - 1]
+    alive[o_pos[o]] = last
+    o_pos[last] = o_pos[o]
+    n_side[s] -= 1
+    return n_alive - 1
+
+
+@njit(cache=True, inline="always")
+def _next_best(s, px, lvl, grid):  # pragma: no cover - numba
+    """The best non-empty price of side ``s`` beyond ``px`` (bids downwards, asks upwards; -1 / grid if none)."""
+    if s == 0:
+        q = px - 1
+        while q >= 0 and lvl[0, q] == 0:
+            q -= 1
+    else:
+        q = px + 1
+        while q < grid and lvl[1, q] == 0:
+            q += 1
+    return q
+
+
 @njit(cache=True, nogil=True)
 def simulate_messages(
     seed,
@@ -141,25 +198,8 @@ def simulate_messages(
         size = _sample_size(add_vals, add_cdf, add_tail[0], add_tail[1], add_tail[2])
         o = n_orders
         n_orders += 1
-        o_px[o] = px
-        o_side[o] = s
-        o_rem[o] = size
-        o_prev[o] = tail[s, px]
-        o_next[o] = -1
-        if tail[s, px] >= 0:
-            o_next[tail[s, px]] = o
-        else:
-            head[s, px] = o
-        tail[s, px] = o
-        lvl[s, px] += size
-        o_pos[o] = n_alive
-        alive[n_alive] = o
-        n_alive += 1
-        n_side[s] += 1
-        if s == 0 and px > best[0]:
-            best[0] = px
-        if s == 1 and px < best[1]:
-            best[1] = px
+        n_alive = _add_order(o, s, px, size, o_px, o_side, o_rem, o_prev, o_next, head, tail, lvl, o_pos, alive,
+                             n_alive, n_side, best)
         last_ns += 1
         t_out[n] = last_ns
         ty_out[n] = 1
@@ -256,25 +296,8 @@ def simulate_messages(
             size = _sample_size(add_vals, add_cdf, add_tail[0], add_tail[1], add_tail[2])
             o = n_orders
             n_orders += 1
-            o_px[o] = px
-            o_side[o] = s
-            o_rem[o] = size
-            o_prev[o] = tail[s, px]
-            o_next[o] = -1
-            if tail[s, px] >= 0:
-                o_next[tail[s, px]] = o
-            else:
-                head[s, px] = o
-            tail[s, px] = o
-            lvl[s, px] += size
-            o_pos[o] = n_alive
-            alive[n_alive] = o
-            n_alive += 1
-            n_side[s] += 1
-            if s == 0 and px > best[0]:
-                best[0] = px
-            if s == 1 and px < best[1]:
-                best[1] = px
+            n_alive = _add_order(o, s, px, size, o_px, o_side, o_rem, o_prev, o_next, head, tail, lvl, o_pos, alive,
+                                 n_alive, n_side, best)
             t_out[n] = ns
             ty_out[n] = 1
             id_out[n] = id_base + o
@@ -332,32 +355,10 @@ def simulate_messages(
                 size = rem
                 ty_out[n] = 3
                 lvl[s, px] -= size
-                # unlink from its level and from the alive list
-                if o_prev[o] >= 0:
-                    o_next[o_prev[o]] = o_next[o]
-                else:
-                    head[s, px] = o_next[o]
-                if o_next[o] >= 0:
-                    o_prev[o_next[o]] = o_prev[o]
-                else:
-                    tail[s, px] = o_prev[o]
-                last = alive[n_alive - 1]
-                alive[o_pos[o]] = last
-                o_pos[last] = o_pos[o]
-                n_alive -= 1
-                n_side[s] -= 1
+                n_alive = _remove_order(o, s, px, o_prev, o_next, head, tail, o_pos, alive, n_alive, n_side)
                 o_rem[o] = 0
                 if lvl[s, px] == 0 and px == best[s]:
-                    if s == 0:
-                        q = px - 1
-                        while q >= 0 and lvl[0, q] == 0:
-                            q -= 1
-                        best[0] = q
-                    else:
-                        q = px + 1
-                        while q < grid and lvl[1, q] == 0:
-                            q += 1
-                        best[1] = q
+                    best[s] = _next_best(s, px, lvl, grid)
             t_out[n] = ns
             id_out[n] = id_base + o
             sz_out[n] = size
@@ -399,29 +400,11 @@ def simulate_messages(
                 dr_out[n] = 1 if rs == 0 else -1
                 n += 1
                 last_ns = ns
-                if o_rem[o] == 0:
-                    head[rs, px] = o_next[o]
-                    if o_next[o] >= 0:
-                        o_prev[o_next[o]] = -1
-                    else:
-                        tail[rs, px] = -1
-                    last = alive[n_alive - 1]
-                    alive[o_pos[o]] = last
-                    o_pos[last] = o_pos[o]
-                    n_alive -= 1
-                    n_side[rs] -= 1
+                if o_rem[o] == 0:  # o is the head of its level (FIFO)
+                    n_alive = _remove_order(o, rs, px, o_prev, o_next, head, tail, o_pos, alive, n_alive, n_side)
                 if lvl[rs, px] == 0:
                     walked += 1
-                    if rs == 0:
-                        q = px - 1
-                        while q >= 0 and lvl[0, q] == 0:
-                            q -= 1
-                        best[0] = q
-                    else:
-                        q = px + 1
-                        while q < grid and lvl[1, q] == 0:
-                            q += 1
-                        best[1] = q
+                    best[rs] = _next_best(rs, px, lvl, grid)
     return n, t_out, ty_out, id_out, sz_out, px_out, dr_out
 
 
