@@ -56,13 +56,13 @@ import zstandard
 from numba import njit
 
 from flowsense.data.day import DayTables, add_keys
+from flowsense.data.rawbytes import ZSTD_MAGIC, decompress_frames, read_nonempty
 from flowsense.data.schemas import (
     EVENTS_SCHEMA,
     TRADES_SCHEMA,
     EventType,
     book_schema,
 )
-from flowsense.data.zstd import ZSTD_MAGIC, decompress_frames
 from flowsense.errors import IngestError
 
 log = logging.getLogger(__name__)
@@ -308,12 +308,7 @@ def _load(path: Path) -> tuple[str, np.ndarray, object]:
     from databento.common.error import BentoError
     from databento_dbn import DBNError
 
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise IngestError(path, f"cannot read file ({exc})") from exc
-    if not raw:
-        raise IngestError(path, "file is empty")
+    raw = read_nonempty(path)
     data = _decompress(raw, path)
     if not data.startswith(DBN_MAGIC):
         raise IngestError(path, "not a DBN file (no 'DBN' magic bytes after decompression)")

@@ -60,8 +60,8 @@ import polars as pl
 import zstandard
 
 from flowsense.data.day import DayTables, add_keys, split_by_day
+from flowsense.data.rawbytes import ZSTD_MAGIC, decompress_frames, read_nonempty
 from flowsense.data.schemas import EVENTS_SCHEMA, TRADES_SCHEMA, EventType, book_schema
-from flowsense.data.zstd import ZSTD_MAGIC, decompress_frames
 from flowsense.errors import IngestError
 
 log = logging.getLogger(__name__)
@@ -298,12 +298,7 @@ def _load_csv(path: Path, raw: bytes) -> _Source:
 
 
 def _load(path: Path) -> _Source:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise IngestError(path, f"cannot read file ({exc})") from exc
-    if not raw:
-        raise IngestError(path, "file is empty")
+    raw = read_nonempty(path)
     if _is_parquet(path, raw[:8]):
         try:
             frame = pl.read_parquet(io.BytesIO(raw))

@@ -1,4 +1,4 @@
-"""Strict zstd decoding shared by the readers: every frame must be complete."""
+"""Raw input bytes, read strictly: shared by the readers (unreadable or empty files, incomplete zstd frames)."""
 
 from __future__ import annotations
 
@@ -28,3 +28,14 @@ def decompress_frames(raw: bytes, path: str | Path) -> bytes:
             raise IngestError(path, f"file is truncated: zstd frame {frame} is incomplete")
         rest = dec.unused_data
     return b"".join(out)
+
+
+def read_nonempty(path: Path) -> bytes:
+    """The bytes of ``path``; an unreadable or empty file raises :class:`IngestError`."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise IngestError(path, f"cannot read file ({exc})") from exc
+    if not raw:
+        raise IngestError(path, "file is empty")
+    return raw
