@@ -25,7 +25,6 @@ from typing import Any
 import polars as pl
 
 from flowsense.data.day import DayTables
-from flowsense.data.schemas import TABLES
 
 PART_NAME = "part-0.parquet"
 VALIDATION_DIR = "_validation"
@@ -186,5 +185,3 @@ class Lake:
             if d.is_dir() and not d.name.startswith(("_", ".")) and any(d.glob(f"symbol=*/date=*/{PART_NAME}")):
                 yield d.name
 
-
-RAW_TABLES = TABLES

@@ -165,11 +165,10 @@ def local_seconds_to_utc(seconds: pl.Expr, date: dt.date, tz: ZoneInfo = NEW_YOR
     return local.dt.replace_time_zone(str(tz), ambiguous="earliest").dt.convert_time_zone("UTC")
 
 
-def scaled_price(values: pl.Series, empty: pl.Series | None = None) -> pl.Series:
+def scaled_price(values: pl.Series) -> pl.Series:
     """Integer price x 10000 -> dollars, correctly rounded (polars' scalar division multiplies by the
-    reciprocal, which turns 1001000 into 100.10000000000001); ``empty`` rows become null."""
-    dollars = pl.Series(values.name, values.to_numpy() / PRICE_SCALE)
-    return dollars if empty is None else dollars.set(empty, None)  # type: ignore[arg-type]
+    reciprocal, which turns 1001000 into 100.10000000000001)."""
+    return pl.Series(values.name, values.to_numpy() / PRICE_SCALE)
 
 
 _TYPE_NAMES = {code: name for code, name in LOBSTER_TYPES.items() if code != 7}
