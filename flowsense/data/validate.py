@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from flowsense.data.day import DayTables
-from flowsense.data.schemas import book_level_columns
+from flowsense.data.schemas import book_level_columns, book_levels
 
 SEVERITY = {
     "non_monotonic_ts": "error",
@@ -120,7 +120,7 @@ def event_book_mismatches(events: pl.DataFrame, book: pl.DataFrame) -> int:
     """Row-count difference plus contradicting transitions (LOBSTER-style aligned books only)."""
     if events.height != book.height:
         return abs(events.height - book.height)
-    levels = sum(1 for c in book.columns if c.startswith("ask_px_"))
+    levels = book_levels(book.columns)
     et = events["event_type"].cast(pl.String)
     kind = (
         pl.select(
