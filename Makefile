@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml 2>/dev/null | sha256sum | cut -c1-12)
 export FLOWSENSE_HOME ?= $(CURDIR)/.flowsense
+# torch==2.13.0+cpu: uv does not read pip's config; this machine kind keeps the CPU wheel in /opt/wheels
+UV_FIND_LINKS ?= $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
 .PHONY: setup demo test lint services bench lock dagster-dev clean
 
@@ -14,7 +16,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (FlowSense needs Python 3.11)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check uv==0.13.9
-	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements.lock
+	$(VENV)/bin/uv pip install -q --python $(PY) $(UV_FIND_LINKS) -r requirements.lock
 	$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
@@ -40,7 +42,7 @@ bench: setup
 
 ## Re-resolve the lock file after editing pyproject.toml dependencies.
 lock: setup
-	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 $(UV_FIND_LINKS) -o requirements.lock
 
 dagster-dev: setup
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(FLOWSENSE_HOME)/dagster} $(VENV)/bin/dagster dev -w workspace.yaml
