@@ -37,6 +37,12 @@ class Settings:
     def reports(self) -> Path:
         return self.home / "reports"
 
+    @property
+    def worker_state(self) -> str:
+        """Live worker state store: ``FLOWSENSE_STATE_DSN`` (a PostgreSQL DSN, production) when set, else
+        the folder ``FLOWSENSE_HOME/worker`` (SQLite ``state.db``)."""
+        return os.environ.get("FLOWSENSE_STATE_DSN", "").strip() or str(self.home / "worker")
+
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
         raw_home = home if home is not None else os.environ.get("FLOWSENSE_HOME", "./.flowsense")
