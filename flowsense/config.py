@@ -43,6 +43,25 @@ class Settings:
         the folder ``FLOWSENSE_HOME/worker`` (SQLite ``state.db``)."""
         return os.environ.get("FLOWSENSE_STATE_DSN", "").strip() or str(self.home / "worker")
 
+    @property
+    def mlflow_uri(self) -> str:
+        """MLflow tracking + registry URI: ``FLOWSENSE_MLFLOW_URI`` if set; locally
+        ``sqlite:////abs/FLOWSENSE_HOME/mlflow.db`` (four slashes: an absolute path); in production
+        PostgreSQL (``postgresql://postgres@127.0.0.1:5432/flowsense_mlflow`` unless set)."""
+        uri = os.environ.get("FLOWSENSE_MLFLOW_URI", "").strip()
+        if uri:
+            return uri
+        if self.profile == "production":
+            return "postgresql://postgres@127.0.0.1:5432/flowsense_mlflow"
+        return f"sqlite:///{(self.home / 'mlflow.db').as_posix()}"
+
+    @property
+    def mlflow_artifacts(self) -> str:
+        """Where MLflow artifacts go (never ``./mlruns``): ``FLOWSENSE_MLFLOW_ARTIFACTS`` or
+        ``FLOWSENSE_HOME/mlflow-artifacts`` as a ``file://`` URI."""
+        uri = os.environ.get("FLOWSENSE_MLFLOW_ARTIFACTS", "").strip()
+        return uri or (self.home / "mlflow-artifacts").as_uri()
+
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
         raw_home = home if home is not None else os.environ.get("FLOWSENSE_HOME", "./.flowsense")
