@@ -62,6 +62,12 @@ class Settings:
         uri = os.environ.get("FLOWSENSE_MLFLOW_ARTIFACTS", "").strip()
         return uri or (self.home / "mlflow-artifacts").as_uri()
 
+    @property
+    def instruments_file(self) -> Path:
+        """User instruments file (YAML/JSON): ``$FLOWSENSE_INSTRUMENTS`` or ``$FLOWSENSE_HOME/instruments.yaml``."""
+        raw = os.environ.get("FLOWSENSE_INSTRUMENTS", "").strip()
+        return Path(raw).expanduser() if raw else self.home / "instruments.yaml"
+
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
         raw_home = home if home is not None else os.environ.get("FLOWSENSE_HOME", "./.flowsense")

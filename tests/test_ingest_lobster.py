@@ -137,6 +137,7 @@ def test_ingest_writes_partitions_and_catalog_idempotently(tmp_path) -> None:
     assert result.partition == part
     files = sorted(p.relative_to(lake.root).as_posix() for p in lake.root.rglob("*") if p.is_file())
     assert files == [
+        "_instruments/instruments.parquet",
         "_validation/symbol=GOOG/date=2012-06-21/report.json",
         "book/symbol=GOOG/date=2012-06-21/part-0.parquet",
         "events/symbol=GOOG/date=2012-06-21/part-0.parquet",

@@ -215,16 +215,13 @@ class TestDbnReal:
         recv = read_dbn(MBO_0508, timestamp="recv")[0]
         assert recv.events["ts"].is_sorted()
 
-    @pytest.mark.parametrize(
-        "name",
-        [
-            "definition-glbx-es-fut.dbn.zst",
-            "futures_definition.dbn.zst",
-            "futures_ohlcv-1m_2024-07-01T23-40_2024-07-02T00-10.dbn.zst",
-        ],
-    )
-    def test_unsupported_schema(self, name: str) -> None:
+    def test_unsupported_schema(self) -> None:
         with pytest.raises(IngestError, match="unsupported DBN schema"):
+            read_dbn(DBN_DIR / "futures_ohlcv-1m_2024-07-01T23-40_2024-07-02T00-10.dbn.zst")
+
+    @pytest.mark.parametrize("name", ["definition-glbx-es-fut.dbn.zst", "futures_definition.dbn.zst"])
+    def test_definition_files_are_instruments_not_events(self, name: str) -> None:
+        with pytest.raises(IngestError, match="definition file"):
             read_dbn(DBN_DIR / name)
 
     def test_truncated(self, tmp_path: Path) -> None:

@@ -11,7 +11,13 @@ from rich.table import Table
 
 from flowsense.cli.common import console, fail, progress, reported_errors, settings
 from flowsense.data.catalog import refresh
-from flowsense.data.ingest import IngestResult, ingest_file
+from flowsense.data.ingest import (
+    IngestResult,
+    InstrumentResult,
+    ingest_definitions,
+    ingest_file,
+    is_definition_file,
+)
 from flowsense.data.lake import Lake
 from flowsense.errors import FlowSenseError
 
@@ -38,12 +44,17 @@ def register(app: typer.Typer) -> None:
             fail(f"--date {date!r} is not YYYY-MM-DD")
         lake = Lake(cfg.lake)
         results: list[IngestResult] = []
+        instruments: list[InstrumentResult] = []
         errors: list[str] = []
         with progress() as bar:
             task = bar.add_task("ingesting", total=len(paths))
             for path in paths:
                 bar.update(task, description=f"ingesting {path.name}")
                 try:
+                    if is_definition_file(path, fmt):
+                        instruments += ingest_definitions(path, lake, symbol=symbol)
+                        bar.advance(task)
+                        continue
                     results += ingest_file(path, lake, symbol=symbol, date=day, tz=tz, fmt=fmt)
                 except FlowSenseError as exc:
                     if not keep_going:
@@ -63,7 +74,14 @@ def register(app: typer.Typer) -> None:
                 r.partition.symbol, str(r.partition.date), r.format, f"{r.report.events:,}",
                 str(r.report.levels), f"{r.report.trades:,}", issues,
             )
-        console.print(table)
+        if results:
+            console.print(table)
+        for ir in instruments:
+            i = ir.instrument
+            console.print(
+                f"instrument {i.symbol}: {i.asset_class} on {i.venue}, tick {i.tick_size:g}, multiplier "
+                f"{i.multiplier:g} {i.currency}, lot {i.lot_size:g} ({i.source}, from {ir.source})", highlight=False,
+            )
         console.print(f"catalog: {cfg.catalog_path}")
         for e in errors:
             console.print(f"[bold red]error:[/] {e}", highlight=False)

@@ -4,10 +4,20 @@ The views read the lake through globs, so the catalog holds no data and never go
 are added or replaced; it is refreshed only to add views for new tables. Example::
 
     duckdb $FLOWSENSE_HOME/flowsense.duckdb "select symbol, date, count(*) from events group by all"
+
+SQL conventions of the views:
+
+* nanosecond timestamps (``ts``, ``bar_start``...) are shown as ordinary ``TIMESTAMPTZ`` (microseconds,
+  UTC), so ``date_trunc('hour', ts)`` and friends work; the exact value is beside it as ``ts_ns`` (BIGINT
+  epoch nanoseconds; ``<col>_ns`` for every such column);
+* missing numbers are SQL NULL, never NaN (``max(spread)`` ignores them), in every table;
+* ``instruments`` lists the instrument of every symbol in the lake (user file, then the lake's table, then
+  built-in defaults; see :mod:`flowsense.data.instruments`).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -17,11 +27,11 @@ from flowsense.data.lake import VALIDATION_DIR, Lake
 
 _EMPTY_VIEWS = {
     "events": "ts TIMESTAMPTZ, symbol VARCHAR, date DATE, seq BIGINT, event_type VARCHAR, order_id BIGINT, "
-    "side TINYINT, price DOUBLE, size BIGINT",
+    "side TINYINT, price DOUBLE, size BIGINT, ts_ns BIGINT",
     "trades": "ts TIMESTAMPTZ, symbol VARCHAR, date DATE, seq BIGINT, price DOUBLE, size BIGINT, "
-    "aggressor_side TINYINT",
+    "aggressor_side TINYINT, ts_ns BIGINT",
     "book": "ts TIMESTAMPTZ, symbol VARCHAR, date DATE, seq BIGINT, ask_px_1 DOUBLE, ask_sz_1 BIGINT, "
-    "bid_px_1 DOUBLE, bid_sz_1 BIGINT",
+    "bid_px_1 DOUBLE, bid_sz_1 BIGINT, ts_ns BIGINT",
 }
 
 
@@ -46,8 +56,63 @@ def _empty_view(columns: str) -> str:
     return f"SELECT {cols} WHERE false"
 
 
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _clean_select(con: duckdb.DuckDBPyConnection, source: str) -> str:
+    """``SELECT`` over ``source`` with ns timestamps as TIMESTAMPTZ (+ ``<col>_ns``) and NaN as NULL."""
+    cols = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+    replace: list[str] = []
+    extra: list[str] = []
+    names = {c[0] for c in cols}
+    for name, typ, *_ in cols:
+        t = str(typ).upper()
+        q = _ident(name)
+        if t in ("TIMESTAMP_NS", "TIMESTAMP WITH TIME ZONE_NS", "TIMESTAMPTZ_NS") or (
+            t.startswith("TIMESTAMP") and t.endswith("_NS")
+        ):
+            if t == "TIMESTAMP_NS":  # naive ns in Parquet: the lake writes UTC
+                replace.append(f"timezone('UTC', CAST({q} AS TIMESTAMP)) AS {q}")
+            else:
+                replace.append(f"CAST({q} AS TIMESTAMPTZ) AS {q}")
+            if f"{name}_ns" not in names:
+                extra.append(f"epoch_ns({q}) AS {_ident(name + '_ns')}")
+        elif t in ("DOUBLE", "FLOAT", "REAL"):
+            replace.append(f"CASE WHEN isnan({q}) THEN NULL ELSE {q} END AS {q}")
+    star = f"* REPLACE ({', '.join(replace)})" if replace else "*"
+    return f"SELECT {', '.join([star, *extra])} FROM {source}"
+
+
+def _instruments_view(lake: Lake) -> str | None:
+    from flowsense.data.instruments import TABLE_COLUMNS, all_instruments
+
+    symbols = sorted({p.symbol for t in ("events", "book", "trades") for p in lake.partitions(t)})
+    insts = all_instruments(lake, symbols)
+    if not insts:
+        return None
+    rows = []
+    for inst in insts:
+        d = inst.to_dict()
+        d["sessions"] = json.dumps(d["sessions"])
+        d["holidays"] = json.dumps(d["holidays"])
+        rows.append("(" + ", ".join(_literal(d[c]) for c in TABLE_COLUMNS) + ")")
+    cols = ", ".join(_ident(c) for c in TABLE_COLUMNS)
+    return f"SELECT * FROM (VALUES {', '.join(rows)}) AS t({cols})"
+
+
 def refresh(catalog_path: str | Path, lake: Lake) -> list[str]:
-    """(Re)create one view per lake table, plus ``validation``; return the view names."""
+    """(Re)create one view per lake table, plus ``validation`` and ``instruments``; return the view names."""
     names: list[str] = []
     con = connect(catalog_path)
     try:
@@ -55,11 +120,15 @@ def refresh(catalog_path: str | Path, lake: Lake) -> list[str]:
         present = set(lake.tables())
         for table in sorted(present | set(_EMPTY_VIEWS)):
             if table in present:
-                sql = f"SELECT * FROM read_parquet('{lake.glob(table)}', union_by_name = true)"
+                sql = _clean_select(con, f"read_parquet('{lake.glob(table)}', union_by_name = true)")
             else:
                 sql = _empty_view(_EMPTY_VIEWS[table])
             con.execute(f'CREATE OR REPLACE VIEW "{table}" AS {sql}')
             names.append(table)
+        inst_sql = _instruments_view(lake)
+        if inst_sql is not None:
+            con.execute(f"CREATE OR REPLACE VIEW instruments AS {inst_sql}")
+            names.append("instruments")
         reports = lake.root / VALIDATION_DIR
         if any(reports.glob("symbol=*/date=*/report.json")):
             glob = str(reports / "symbol=*" / "date=*" / "report.json")

@@ -24,6 +24,7 @@ class DayTables:
     trades: pl.DataFrame
     book: pl.DataFrame | None = None
     sources: tuple[str, ...] = field(default_factory=tuple)
+    size_scale: int = 1  # stored size = real quantity x size_scale (10**8 for fractional crypto sizes)
 
     @property
     def levels(self) -> int:
@@ -43,6 +44,7 @@ class DayTables:
             trades=conform(self.trades, TRADES_SCHEMA),
             book=book,
             sources=self.sources,
+            size_scale=self.size_scale,
         )
 
 

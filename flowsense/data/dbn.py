@@ -38,7 +38,8 @@ Conventions and assumptions
   of a multi-record event (before the record flagged ``F_LAST``) can be transiently locked or crossed, and
   CME's pre-open book (orders queued for the opening auction) is genuinely crossed until the open.
   Trades-only files have no book.
-* Other schemas (definition, OHLCV, statistics, status, imbalance, ...) raise :class:`IngestError`.
+* ``definition`` files are read by :func:`read_definitions` into instruments (tick size, multiplier...).
+  Other schemas (OHLCV, statistics, status, imbalance, ...) raise :class:`IngestError`.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ import io
 import logging
 import warnings
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
@@ -64,6 +65,9 @@ from flowsense.data.schemas import (
     book_schema,
 )
 from flowsense.errors import IngestError
+
+if TYPE_CHECKING:
+    from flowsense.data.instruments import Instrument
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +89,7 @@ SUPPORTED: dict[str, tuple[int | None, int]] = {
     "mbp-10": (10, 0x0A),
     "trades": (None, 0x00),
 }
+DEFINITION_RTYPE = 0x13  # instrument definitions: read into the instruments table, not into partitions
 
 # MBO action byte -> kernel code; the code indexes MBO_EVENT_TYPES (C is refined to delete by the replay).
 ACTION_CODES = {b"A": 0, b"C": 1, b"M": 2, b"T": 3, b"F": 4, b"R": 5, b"N": 6}
@@ -302,7 +307,7 @@ def _mbp_book(rec: np.ndarray, levels: int) -> dict[str, np.ndarray]:
     return book
 
 
-def _load(path: Path) -> tuple[str, np.ndarray, object]:
+def _load(path: Path, *, allow_definition: bool = False) -> tuple[str, np.ndarray, object]:
     """Decode ``path`` into (schema name, record array, metadata); every defect raises IngestError."""
     import databento as db  # heavy import, only when a DBN file is read
     from databento.common.error import BentoError
@@ -317,11 +322,13 @@ def _load(path: Path) -> tuple[str, np.ndarray, object]:
             warnings.simplefilter("always")
             store = db.DBNStore.from_bytes(io.BytesIO(data))
             schema = None if store.schema is None else str(store.schema)
-            if schema not in SUPPORTED:
+            if schema == "definition" and not allow_definition:
+                raise IngestError(path, "is a DBN definition file: read it with read_definitions (ingest does)")
+            if schema not in SUPPORTED and schema != "definition":
                 raise IngestError(
                     path,
-                    f"unsupported DBN schema {schema!r}: FlowSense reads {', '.join(SUPPORTED)} "
-                    "(definitions, OHLCV bars and statistics are not market events)",
+                    f"unsupported DBN schema {schema!r}: FlowSense reads {', '.join(SUPPORTED)} and definition "
+                    "(OHLCV bars, statistics and status records are not market events)",
                 )
             rec = store.to_ndarray()
             metadata = store.metadata
@@ -334,7 +341,7 @@ def _load(path: Path) -> tuple[str, np.ndarray, object]:
             raise IngestError(path, f"file is truncated: {w.message}")
     if rec.ndim != 1:
         rec = rec.reshape(-1)
-    _, rtype = SUPPORTED[schema]
+    rtype = DEFINITION_RTYPE if schema == "definition" else SUPPORTED[schema][1]
     if rec.shape[0]:
         bad = np.flatnonzero((rec["rtype"] != rtype) | (rec["length"].astype(np.int64) * 4 != rec.dtype.itemsize))
         if bad.size:
@@ -479,6 +486,39 @@ def _instrument_frame(
     return frame, levels
 
 
+def dbn_schema(path: str | Path) -> str | None:
+    """The schema named in a DBN file's metadata (reads only the header)."""
+    import databento as db
+
+    path = Path(path)
+    data = _decompress(read_nonempty(path), path)
+    if not data.startswith(DBN_MAGIC):
+        raise IngestError(path, "not a DBN file (no 'DBN' magic bytes after decompression)")
+    try:
+        store = db.DBNStore.from_bytes(io.BytesIO(data))
+    except Exception as exc:  # any decoding failure is the file's fault
+        raise IngestError(path, f"cannot decode DBN data ({exc})") from exc
+    return None if store.schema is None else str(store.schema)
+
+
+def read_definitions(path: str | Path, symbol: str | None = None) -> list[Instrument]:
+    """Instruments (tick size, multiplier, currency, venue...) from a Databento ``definition`` file."""
+    from flowsense.data.instruments import from_dbn_definitions
+
+    path = Path(path)
+    schema, rec, _ = _load(path, allow_definition=True)
+    if schema != "definition":
+        raise IngestError(path, f"is a DBN {schema} file, not a definition file")
+    if rec.shape[0] == 0:
+        raise IngestError(path, "definition file holds no records")
+    names = None
+    if symbol is not None:
+        if np.unique(rec["instrument_id"]).size > 1:
+            raise IngestError(path, f"symbol={symbol!r} given but the file defines several instruments")
+        names = [symbol] * rec.shape[0]
+    return from_dbn_definitions(rec, names)
+
+
 def read_dbn(
     path: str | Path, symbol: str | None = None, *, timestamp: Literal["event", "recv"] = "event"
 ) -> list[DayTables]:
@@ -515,4 +555,4 @@ def read_dbn(
     return out
 
 
-__all__ = ["looks_like_dbn", "read_dbn", "replay_mbo_book"]
+__all__ = ["dbn_schema", "looks_like_dbn", "read_dbn", "read_definitions", "replay_mbo_book"]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from flowsense.data import lobster
 from flowsense.data.day import DayTables
+from flowsense.data.instruments import Instrument
 from flowsense.data.lake import Lake, Partition
 from flowsense.data.validate import ValidationReport, validate_day
 from flowsense.errors import IngestError
@@ -66,6 +67,7 @@ def read_file(
     date: dt.date | None = None,
     tz: str = "UTC",
     fmt: str | None = None,
+    lake: Lake | None = None,
 ) -> tuple[str, list[DayTables]]:
     """Read every symbol x day in ``path`` into canonical tables (nothing is written)."""
     path = Path(path)
@@ -80,14 +82,68 @@ def read_file(
         if date is not None:
             days = [d for d in days if d.date == date]
     elif fmt == "ticks":
-        from flowsense.data.ticks import read_ticks
+        from flowsense.data.ticks import read_ticks, symbol_from_name
 
-        days = read_ticks(path, symbol=symbol, date=date, tz=tz)
+        days = read_ticks(path, symbol=symbol, date=date, tz=tz,
+                          size_scale=_known_size_scale(symbol or symbol_from_name(path), lake))
     else:
         raise IngestError(path, f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if not days:
         raise IngestError(path, "no rows to ingest")
     return fmt, [d.conformed() for d in days]
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentResult:
+    """An ingested instrument definition (written to the lake's ``instruments`` table, no partition)."""
+
+    instrument: Instrument
+    source: str
+    format: str = "dbn-definition"
+
+
+def is_definition_file(path: Path, fmt: str | None = None) -> bool:
+    """True for a Databento ``definition`` file (read into instruments, not partitions)."""
+    from flowsense.data import dbn
+
+    if fmt not in (None, "dbn") or not dbn.looks_like_dbn(path):
+        return False
+    try:
+        return dbn.dbn_schema(path) == "definition"
+    except IngestError:
+        return False
+
+
+def ingest_definitions(path: str | Path, lake: Lake, *, symbol: str | None = None) -> list[InstrumentResult]:
+    """Read a DBN definition file and upsert its instruments into the lake's ``instruments`` table."""
+    from flowsense.data.dbn import read_definitions
+    from flowsense.data.instruments import write_instruments
+
+    path = Path(path)
+    insts = read_definitions(path, symbol=symbol)
+    write_instruments(lake.root, insts)
+    return [InstrumentResult(i, str(path)) for i in insts]
+
+
+def _known_size_scale(symbol: str, lake: Lake | None) -> int | None:
+    """The size scale ``symbol`` is stored with: the lake's instruments table, else a built-in default
+    above 1 (Binance pairs: 1e8); None lets the reader choose (1 for whole numbers, else 1e8)."""
+    from flowsense.data.instruments import builtin_instrument, read_table
+
+    if lake is not None:
+        known = read_table(lake.root).get(symbol)
+        if known is not None:
+            return known.size_scale
+    base = builtin_instrument(symbol)
+    return base.size_scale if base.size_scale > 1 else None
+
+
+def _remember_instruments(lake: Lake, days: list[DayTables]) -> None:
+    """Every ingested symbol gets a row in the lake's ``instruments`` table (with its size scale)."""
+    from flowsense.data.instruments import remember_scale
+
+    for sym, scale in sorted({(d.symbol, d.size_scale) for d in days}):
+        remember_scale(lake.root, sym, scale)
 
 
 def sha256(path: Path) -> str:
@@ -110,7 +166,7 @@ def ingest_file(
 ) -> list[IngestResult]:
     """Read, validate and write every partition in ``path``; return one result per partition."""
     path = Path(path)
-    fmt, days = read_file(path, symbol=symbol, date=date, tz=tz, fmt=fmt)
+    fmt, days = read_file(path, symbol=symbol, date=date, tz=tz, fmt=fmt, lake=lake)
     digest = sha256(path)
     reports = [validate_day(d) for d in days]
     results: list[IngestResult] = []
@@ -122,8 +178,10 @@ def ingest_file(
             "source_sha256": digest,
             "ingested_at": dt.datetime.now(dt.UTC).isoformat(),
             "ok": report.ok,
+            "size_scale": day.size_scale,
         }
         paths = lake.write_day(day, sidecar)
+        _remember_instruments(lake, [day])
         result = IngestResult(Partition(day.symbol, day.date), str(path), fmt, report, paths)
         results.append(result)
         if on_day is not None:

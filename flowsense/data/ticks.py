@@ -30,8 +30,9 @@ Conventions and assumptions
 * **Days**: split by calendar day in ``tz``; with ``date`` given, every row must fall on it.
 * **Sizes** are int64 in the canonical schema. Whole-number sizes are kept as they are. Fractional sizes
   (crypto) are stored in units of 1e-8 (``size_scale=10**8``, satoshi-style) unless ``size_scale`` says
-  otherwise; a size that is not a whole number of units is an error. The scale used is logged - it is not
-  part of ``DayTables``, so keep it per instrument.
+  otherwise; a size that is not a whole number of units is an error. The scale is ``DayTables.size_scale``;
+  ingest records it in the partition's report and the lake's ``instruments`` table, and reads it back from
+  there (or from the instrument's built-in default, e.g. 1e8 for Binance pairs) for the symbol's next files.
 * **Tables**: trades -> events (``trade``: price, size, side = aggressor), trades (seq = the event's seq),
   no book. Quotes -> events (``quote``, price/size/side null: the book row holds the quote), a level-1 book
   aligned with events row by row (empty levels null), an empty trades table.
@@ -644,7 +645,8 @@ def read_ticks(
         else:
             trades = pl.DataFrame(schema=TRADES_SCHEMA)
             book = keyed.select(list(book_schema(1)))
-        out.append(DayTables(sym, day, events=events, trades=trades, book=book, sources=(str(path),)))
+        out.append(DayTables(sym, day, events=events, trades=trades, book=book, sources=(str(path),),
+                             size_scale=scale))
     out.sort(key=lambda d: d.date)
     return out
 
