@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from flowsense.features.kernels import ofi_step
+from flowsense.trading.strategies.market_maker import mm_quotes
+from flowsense.trading.strategies.ofi_threshold import ofi_increment, ofi_order, ofi_window
 
 INF = np.int64(2**62)
 
@@ -536,30 +537,6 @@ def _strat_buy_and_hold(md, st, cfg, sp, sti, i, local):
         sti[0] = 2
 
 
-@njit(cache=True, inline="always")
-def ofi_increment(pb0, qb0, pa0, qa0, pb1, qb1, pa1, qa1):
-    """Cont-Kukanov-Stoikov order-flow imbalance contribution of one top-of-book change: the features'
-    own definition (:func:`flowsense.features.kernels.ofi_step`), so the strategy trades on the feature."""
-    return ofi_step(pa1, qa1, pb1, qb1, pa0, qa0, pb0, qb0)
-
-
-@njit(cache=True, inline="always")
-def _ofi_delta(ofi, thr, size, maxpos, pos, last):
-    """The ``ofi_threshold`` rule: shares to trade (signed) towards the target position."""
-    if last:
-        tgt = 0
-    elif ofi > thr:
-        tgt = size
-    elif ofi < -thr:
-        tgt = -size
-    elif (pos > 0 and ofi < 0) or (pos < 0 and ofi > 0):
-        tgt = 0
-    else:
-        tgt = pos
-    tgt = max(-maxpos, min(maxpos, tgt))
-    return tgt - pos
-
-
 @njit(cache=True)
 def _strat_mm(md, st, cfg, sp, sti, i, local):
     # sp = [size, max_position, skew_ticks_per_lot, tick]
@@ -592,14 +569,7 @@ def _strat_mm(md, st, cfg, sp, sti, i, local):
         return
     if asz[i, 0] <= 0 or bsz[i, 0] <= 0:
         return
-    skew = (pos // size) * np.int64(sp[2]) * tick if size > 0 else 0
-    bb, ba = bpx[i, 0], apx[i, 0]
-    want_bid = bb - skew
-    want_ask = ba - skew
-    if want_bid >= ba:
-        want_bid = ba - tick
-    if want_ask <= bb:
-        want_ask = bb + tick
+    want_bid, want_ask = mm_quotes(bpx[i, 0], apx[i, 0], pos, size, np.int64(sp[2]), tick)
     for s in range(2):
         base = 0 if s == 0 else 3
         side = 1 if s == 0 else -1
@@ -640,7 +610,7 @@ def run_builtin(md, st, cfg, kind, sp, sti, stf, scratch, i_stop):
     on each array handed to a helper, which cost more than the simulation itself when done per event. So
     a market event that meets no resting order (the common case) is applied inline, the exchange/report
     helpers (``_arrive``, ``_apply_event``, ``_deliver``, ``_submit``) are only called when they have
-    work, and the OFI rule runs inline (its decision in the scalar-only ``_ofi_delta``).
+    work, and the OFI rule runs inline (``flowsense.trading.strategies.ofi_threshold``'s functions).
     """
     ts, apx, asz, bpx, bsz = md[0], md[5], md[6], md[7], md[8]
     si, sf, oi, rq, rp, fi, rest, eq_ts, eq_f = st[0], st[1], st[2], st[4], st[5], st[6], st[8], st[9], st[10]
@@ -715,19 +685,14 @@ def run_builtin(md, st, cfg, kind, sp, sti, stf, scratch, i_stop):
                 e = ofi_increment(bpx[i - 1, 0], bsz[i - 1, 0], apx[i - 1, 0], asz[i - 1, 0],
                                   bpx[i, 0], bsz[i, 0], apx[i, 0], asz[i, 0])
             scratch[i] = e
-            ofi = stf[0] + e
-            h = sti[0]
-            lo = ts[i] - window
-            while h < i and ts[h] <= lo:
-                ofi -= scratch[h]
-                h += 1
+            h, ofi = ofi_window(scratch, ts, i, sti[0], stf[0], window)
             sti[0] = h
             stf[0] = ofi
             inflight = sti[1]
             if inflight >= 0 and _terminal(oi[inflight, O_KSTATUS]):
                 sti[1] = inflight = -1
             if inflight < 0:
-                d = _ofi_delta(ofi, thr, size, maxpos, si[S_KPOS], i == n_ev - 1)
+                d = ofi_order(ofi, thr, size, maxpos, si[S_KPOS], i == n_ev - 1)
                 if d != 0:
                     sti[1] = _submit(st, cfg, 1 if d > 0 else -1, T_MARKET, 0, abs(d), local)
         elif kind == SK_BUY_AND_HOLD:

@@ -41,7 +41,8 @@ from flowsense.backtest.models import (
     RiskAverseQueue,
     SlippageModel,
 )
-from flowsense.backtest.orders import (
+from flowsense.data.schemas import TS, book_levels
+from flowsense.trading.orders import (
     LIQUIDITY_NAMES,
     ORDER_TYPE_NAMES,
     REASON_NAMES,
@@ -55,8 +56,8 @@ from flowsense.backtest.orders import (
     RejectReason,
     ReportKind,
 )
-from flowsense.backtest.strategy import BookView
-from flowsense.data.schemas import TS, book_levels
+from flowsense.trading.strategy import StrategyConfig
+from flowsense.trading.view import BookView
 
 EVENT_CODES = {
     "add": C.EV_ADD,
@@ -342,12 +343,22 @@ def run_backtest(
 ) -> BacktestResult:
     """Replay one day of ``events``/``book`` through ``strategy`` under ``config``.
 
-    ``strategy``: a built-in (instance or name from ``STRATEGIES``; runs compiled), or any object with
-    ``on_book(view)`` (and optionally ``on_fill``, ``on_order``, ``on_end``). ``progress`` is called with
-    the fraction of events done. ``force_python`` runs a built-in through the Python driver (tests).
+    ``strategy``: a built-in config (instance or name from ``STRATEGIES``; runs compiled), any other
+    :class:`~flowsense.trading.StrategyConfig` (its ``create()`` runs through the Python driver), or a
+    stateful object with ``on_book(view)`` (and optionally ``on_fill``, ``on_order``, ``on_end``,
+    ``reset``). ``progress`` is called with the fraction of events done. ``force_python`` runs a
+    built-in config's Python strategy through the Python driver (the live worker's code path).
     """
+    from flowsense.backtest.strategies import compiled_spec
+
     strategy = _resolve_strategy(strategy)
-    if hasattr(strategy, "reset"):
+    spec = None if force_python else compiled_spec(strategy, config.price_scale)
+    name = type(strategy).__name__
+    if spec is None and isinstance(strategy, StrategyConfig):
+        strategy = strategy.create()
+    if spec is None and not hasattr(strategy, "on_book"):
+        raise TypeError(f"{strategy!r} is neither a strategy config nor has on_book(view)")
+    if spec is None and hasattr(strategy, "reset"):
         strategy.reset()
     t0 = time.perf_counter()
     md = _market_data(events, book, config.price_scale)
@@ -356,13 +367,10 @@ def run_backtest(
     C._seed(int(config.seed))
     n_ev = md[0].size
     t1 = time.perf_counter()
-    compiled = hasattr(strategy, "numba_kind") and not force_python
-    if compiled:
-        st = _run_compiled(md, st, cfg, strategy, config, progress)
-    elif hasattr(strategy, "on_book"):
-        st = _run_python(md, st, cfg, strategy, events, book, progress)
+    if spec is not None:
+        st = _run_compiled(md, st, cfg, spec, progress)
     else:
-        raise TypeError(f"{strategy!r} is neither a built-in strategy nor has on_book(view)")
+        st = _run_python(md, st, cfg, strategy, events, book, progress, config.price_scale)
     t2 = time.perf_counter()
     orders, fills, equity = _frames(st, config)
     t3 = time.perf_counter()
@@ -371,25 +379,25 @@ def run_backtest(
         fills=fills,
         equity=equity,
         config=config,
-        strategy=type(strategy).__name__,
+        strategy=name,
         n_events=n_ev,
         wall_s=t3 - t0,
         realized_pnl=float(st[1][C.F_REAL]),
         # seconds: tables -> arrays + state, the simulation loop, arrays -> result frames
-        stats={"prepare_s": t1 - t0, "run_s": t2 - t1, "frames_s": t3 - t2, "compiled": compiled},
+        stats={"prepare_s": t1 - t0, "run_s": t2 - t1, "frames_s": t3 - t2, "compiled": spec is not None},
     )
 
 
-def _run_compiled(md, st, cfg, strategy, config, progress) -> tuple:
+def _run_compiled(md, st, cfg, spec, progress) -> tuple:
     n_ev = md[0].size
-    sp = np.asarray(strategy.numba_params(config.price_scale), dtype=np.float64)
+    kind, sp = spec
     sti = np.zeros(64, np.int64)
     stf = np.zeros(64, np.float64)
     scratch = np.zeros(n_ev, np.float64)
     chunk = max(n_ev // 50, 1) if progress else n_ev
     stop = min(chunk, n_ev)
     while True:
-        rc = C.run_builtin(md, st, cfg, strategy.numba_kind, sp, sti, stf, scratch, stop)
+        rc = C.run_builtin(md, st, cfg, kind, sp, sti, stf, scratch, stop)
         if rc == 1:
             st = _grow(st)
         elif rc == 2:
@@ -438,7 +446,7 @@ def _report_objects(st: tuple, start: int, stop: int) -> list[tuple[OrderReport,
     return out
 
 
-def _run_python(md, st, cfg, strategy, events, book, progress) -> tuple:
+def _run_python(md, st, cfg, strategy, events, book, progress, price_scale) -> tuple:
     ts = md[0]
     n_ev = ts.size
     feed = int(cfg[0][C.C_FEED])
@@ -463,6 +471,7 @@ def _run_python(md, st, cfg, strategy, events, book, progress) -> tuple:
         known_position=lambda: int(holder["st"][0][C.S_KPOS]),
         known_status=known_status,
         next_order_id=lambda: int(holder["st"][0][C.S_NORD]) + 1,
+        price_scale=price_scale,
     )
     on_fill = getattr(strategy, "on_fill", None)
     on_order = getattr(strategy, "on_order", None)

@@ -32,6 +32,23 @@ class BacktestRun:
     summary_rows: list[tuple[str, str]]  # formatted (label, value) rows for tables
     out_dir: Path
     pngs: dict[str, bytes]  # report figures, for Dagster metadata
+    orders: pl.DataFrame | None = None  # the engine's order and fill tables
+    fills: pl.DataFrame | None = None
+
+    def records(self) -> dict[str, list[dict[str, Any]]]:
+        """``{"orders": [...], "fills": [...]}`` as JSON-able rows (timestamps as integer ns since the
+        epoch, missing values as None): what ``flowsense backtest --json`` prints and the live worker's
+        parity test compares against."""
+        return {"orders": frame_records(self.orders), "fills": frame_records(self.fills)}
+
+
+def frame_records(frame: pl.DataFrame | None) -> list[dict[str, Any]]:
+    """Rows of ``frame`` as dicts, datetimes as integer ns since the epoch, NaN as None."""
+    if frame is None:
+        return []
+    out = frame.with_columns(pl.col(c).dt.epoch("ns") for c, t in frame.schema.items() if t.is_temporal())
+    out = out.with_columns(pl.col(c).fill_nan(None) for c, t in out.schema.items() if t.is_float())
+    return out.to_dicts()
 
 
 def describe(obj: Any) -> Any:
@@ -124,6 +141,9 @@ def run_partition(
     payload = {
         "symbol": symbol, "date": date.isoformat(), "strategy": strategy, "params": params,
         **metrics,
+        # final position in units and net PnL (after fees) in the instrument's currency
+        "position": int(engine_summary.get("final_position", 0)),
+        "pnl": float(engine_summary.get("pnl", 0.0)),
         "engine": engine_summary,
         "config": describe(config),
         "regimes": regimes.to_dicts() if regimes is not None else [],
@@ -131,4 +151,5 @@ def run_partition(
     }
     payload = jsonable(payload)
     (out / "metrics.json").write_text(json.dumps(payload, indent=2, default=str))
-    return BacktestRun(payload=payload, summary_rows=list(art.summary), out_dir=out, pngs=dict(art.pngs or {}))
+    return BacktestRun(payload=payload, summary_rows=list(art.summary), out_dir=out, pngs=dict(art.pngs or {}),
+                       orders=res.orders, fills=res.fills)

@@ -1,8 +1,10 @@
 """``flowsense backtest``: replay one symbol x day through the event-driven engine and write a report.
 
 The work is :func:`flowsense.backtest.runner.run_partition` (shared with the Dagster assets); the report
-lands in ``FLOWSENSE_HOME/reports/``. ``--json`` prints one JSON object (the metrics plus run information)
-and nothing else on stdout.
+lands in ``FLOWSENSE_HOME/reports/``. ``--json`` prints one JSON object (the metrics plus run information,
+``position`` (final, units), ``pnl`` (net of fees, the instrument's currency) and every ``orders`` /
+``fills`` row, timestamps as integer ns) and nothing else on stdout. ``--strategy-config FILE`` reads the
+strategy and its parameters from a JSON/YAML file (:func:`flowsense.trading.load_strategy_config`).
 """
 
 from __future__ import annotations
@@ -184,6 +186,7 @@ def register(app: typer.Typer) -> None:
         symbol: Annotated[str | None, typer.Option("--symbol", "-s", help="Symbol of the lake partition.")] = None,
         date: Annotated[str | None, typer.Option("--date", "-d", help="Trading date YYYY-MM-DD.")] = None,
         strategy: Annotated[str | None, typer.Option(help="Built-in strategy (see --list-strategies).")] = None,
+        strategy_config: Annotated[str | None, typer.Option("--strategy-config", help="JSON/YAML file with {strategy, config} (instead of --strategy/--param).")] = None,
         param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Strategy parameter k=v (repeatable).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object of metrics, nothing else.")] = False,
         latency_ms: Annotated[float | None, typer.Option(help="Feed, order and response latency in ms each.")] = None,
@@ -206,6 +209,19 @@ def register(app: typer.Typer) -> None:
         if list_strategies:
             _list_strategies(as_json)
             return
+        from flowsense.errors import FlowSenseError
+
+        file_params: dict[str, Any] = {}
+        if strategy_config is not None:
+            from flowsense.trading import load_strategy_config
+
+            try:
+                loaded = load_strategy_config(strategy_config)
+            except FlowSenseError as exc:
+                fail(exc)
+            if strategy is not None and strategy != loaded.name:
+                fail(f"--strategy {strategy} contradicts {strategy_config} (strategy {loaded.name!r})")
+            strategy, file_params = loaded.name, loaded.params()
         if not (symbol and date and strategy):
             fail("--symbol, --date and --strategy are required (or --list-strategies)")
         if strategy not in reg:
@@ -215,10 +231,10 @@ def register(app: typer.Typer) -> None:
         except ValueError:
             fail(f"--date {date!r} is not YYYY-MM-DD")
         try:
-            params = parse_params(reg[strategy], param or [])
+            params = {**file_params, **parse_params(reg[strategy], param or [])}
             config = build_config(latency_ms, queue, fee_taker, fee_maker, slippage_bps)
-            _ = reg[strategy](**params)  # validate values early (e.g. __post_init__ checks)
-        except (ValueError, TypeError) as exc:
+            _ = reg[strategy](**params)  # validate values early: ConfigError names the parameter
+        except (ValueError, TypeError, FlowSenseError) as exc:
             fail(exc)
         cfg = settings()
         with progress() as bar, reported_errors():
@@ -232,7 +248,7 @@ def register(app: typer.Typer) -> None:
             bar.update(task, completed=100)
         payload, rows = outcome.payload, outcome.summary_rows
         if as_json:
-            sys.stdout.write(json.dumps(payload, default=str) + "\n")
+            sys.stdout.write(json.dumps({**payload, **outcome.records()}, default=str) + "\n")
             sys.stdout.flush()
             return
         table = Table(title=f"Backtest {symbol} {day} {strategy}")
