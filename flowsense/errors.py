@@ -22,3 +22,11 @@ class IngestError(FlowSenseError):
         self.line = line
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {reason}")
+
+
+class StaleInputsError(FlowSenseError):
+    """A derived table was computed from inputs that have since been replaced (re-ingested)."""
+
+
+class PartitionNotOkError(FlowSenseError):
+    """A partition failed ERROR-severity validation checks; downstream steps refuse it."""

@@ -139,8 +139,11 @@ def test_ingest_writes_partitions_and_catalog_idempotently(tmp_path) -> None:
     assert files == [
         "_instruments/instruments.parquet",
         "_validation/symbol=GOOG/date=2012-06-21/report.json",
+        "book/symbol=GOOG/date=2012-06-21/_meta.json",
         "book/symbol=GOOG/date=2012-06-21/part-0.parquet",
+        "events/symbol=GOOG/date=2012-06-21/_meta.json",
         "events/symbol=GOOG/date=2012-06-21/part-0.parquet",
+        "trades/symbol=GOOG/date=2012-06-21/_meta.json",
         "trades/symbol=GOOG/date=2012-06-21/part-0.parquet",
     ]
     con = duckdb.connect(str(catalog), read_only=True)

@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
         with reported_errors():
             refresh(cfg.catalog_path, lake)
         table = Table(title=f"Ingested into {cfg.lake}")
-        for col in ("symbol", "date", "format", "events", "book lvls", "trades", "issues"):
+        for col in ("symbol", "date", "format", "events", "book lvls", "trades", "issues", "lake"):
             table.add_column(col, justify="right" if col in ("events", "trades", "book lvls") else "left",
                              overflow="fold")
         for r in results:
@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
             issues = ", ".join(f"{k}={v}" for k, v in problems.items()) or "[green]none[/]"
             table.add_row(
                 r.partition.symbol, str(r.partition.date), r.format, f"{r.report.events:,}",
-                str(r.report.levels), f"{r.report.trades:,}", issues,
+                str(r.report.levels), f"{r.report.trades:,}", issues, r.summary(),
             )
         if results:
             console.print(table)

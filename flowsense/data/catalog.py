@@ -132,8 +132,13 @@ def refresh(catalog_path: str | Path, lake: Lake) -> list[str]:
         reports = lake.root / VALIDATION_DIR
         if any(reports.glob("symbol=*/date=*/report.json")):
             glob = str(reports / "symbol=*" / "date=*" / "report.json")
-            con.execute(f"CREATE OR REPLACE VIEW validation AS SELECT * FROM read_json_auto('{glob}')")
+            con.execute(f"CREATE OR REPLACE VIEW validation AS SELECT * FROM read_json_auto('{glob}', union_by_name = true)")
             names.append("validation")
+        existing = [r[0] for r in con.execute(
+            "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main'").fetchall()]
+        for view in existing:
+            if view not in names:  # its table is gone from the lake (deleted, or stale and removed)
+                con.execute(f"DROP VIEW IF EXISTS {_ident(view)}")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

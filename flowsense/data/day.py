@@ -25,6 +25,9 @@ class DayTables:
     book: pl.DataFrame | None = None
     sources: tuple[str, ...] = field(default_factory=tuple)
     size_scale: int = 1  # stored size = real quantity x size_scale (10**8 for fractional crypto sizes)
+    # per book row: True where the book is at a consistent state (DBN: record flagged F_LAST, the end of an
+    # event); None = every row. Used by validation only, not stored.
+    book_check: pl.Series | None = None
 
     @property
     def levels(self) -> int:
@@ -45,6 +48,7 @@ class DayTables:
             book=book,
             sources=self.sources,
             size_scale=self.size_scale,
+            book_check=self.book_check,
         )
 
 

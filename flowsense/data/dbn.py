@@ -480,6 +480,7 @@ def _instrument_frame(
     cols["event_type"] = pl.Series("event_type", event_type.tolist(), dtype=EventType)
     frame = pl.DataFrame(cols).with_columns(
         pl.Series("__is_trade", is_trade),
+        pl.Series("__last", (rec["flags"] & F_LAST) != 0),
     )
     if book is not None and levels is not None:
         frame = pl.concat([frame, _book_frame(book, levels)], how="horizontal")
@@ -550,7 +551,9 @@ def read_dbn(
                 "ts", "symbol", "date", "seq", "price", "size", pl.col("side").alias("aggressor_side")
             ).select(list(TRADES_SCHEMA))
             book = None if levels is None else keyed.select(list(book_schema(levels)))
-            out.append(DayTables(sym, day, events=events, trades=trades, book=book, sources=(str(path),)))
+            check = None if levels is None else keyed["__last"].alias("book_check")
+            out.append(DayTables(sym, day, events=events, trades=trades, book=book, sources=(str(path),),
+                                 book_check=check))
     out.sort(key=lambda d: (d.symbol, d.date))
     return out
 

@@ -1,8 +1,9 @@
 """Ingestion: detect a raw file's format, read it, validate it, write its partitions atomically.
 
 A file is read completely (every day it holds) before anything is written, so malformed input raises an
-:class:`IngestError` naming the file and line and writes nothing. Re-ingesting a file replaces its
-partitions.
+:class:`IngestError` naming the file and line and writes nothing. Re-ingesting a file replaces what it
+provided (idempotent: the same file twice gives the same tables and version). A trades-only source and a
+book source of the same symbol-day are merged, not replaced (:mod:`flowsense.data.compose`).
 """
 
 from __future__ import annotations
@@ -10,14 +11,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import polars as pl
 
 from flowsense.data import lobster
+from flowsense.data.compose import compose, role_of
 from flowsense.data.day import DayTables
 from flowsense.data.instruments import Instrument
 from flowsense.data.lake import Lake, Partition
+from flowsense.data.schemas import TRADES_SCHEMA
 from flowsense.data.validate import ValidationReport, validate_day
 from flowsense.errors import IngestError
 
@@ -31,6 +37,25 @@ class IngestResult:
     format: str
     report: ValidationReport
     paths: dict[str, Path]
+    role: str = "book"  # the source's role in the partition: "book" or "trades"
+    replaced: tuple[str, ...] = ()  # what this ingest replaced ("trades source x.parquet"), for the summary
+    kept: tuple[str, ...] = ()  # other sources of the partition merged with this one
+    version: str = ""  # the partition's content version after this ingest (Lake.version)
+    previous_version: str | None = None
+    invalidated: tuple[str, ...] = ()  # derived tables removed because the version changed
+
+    def summary(self) -> str:
+        """One line for the ingest summary: what was replaced, kept and invalidated."""
+        parts = []
+        if self.replaced:
+            parts.append("replaced " + ", ".join(self.replaced))
+        if self.kept:
+            parts.append("merged with " + ", ".join(self.kept))
+        if self.invalidated:
+            parts.append("removed stale " + ", ".join(self.invalidated))
+        if self.previous_version is not None and self.previous_version == self.version:
+            parts.append("unchanged")
+        return "; ".join(parts) or "new partition"
 
 
 def detect_format(path: Path) -> str:
@@ -154,6 +179,73 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _previous_sources(lake: Lake, part: Partition) -> dict[str, dict[str, Any]]:
+    """The sources a partition holds now, by role (reports of older versions: one source, role by book)."""
+    report = lake.read_report(part)
+    if not report:
+        return {}
+    if isinstance(report.get("sources"), dict):
+        return {str(k): dict(v) for k, v in report["sources"].items()}
+    role = "book" if lake.exists("book", part) else "trades"
+    return {role: {k: report.get(k) for k in ("source", "source_sha256", "format")}}
+
+
+def _original(lake: Lake, part: Partition, role: str, meta: Mapping[str, Any], single: bool) -> DayTables | None:
+    """The tables a kept source of ``role`` provided: its ``_sources`` copy, else (single-source
+    partition) the canonical tables themselves."""
+    kept = lake.read_source(role, part, meta.get("source_sha256"))
+    if kept is not None:
+        return kept
+    if not single or not lake.exists("events", part):
+        return None
+    book = lake.read("book", part) if lake.exists("book", part) else None
+    trades = lake.read("trades", part) if lake.exists("trades", part) else pl.DataFrame(schema=TRADES_SCHEMA)
+    report = lake.read_report(part) or {}
+    return DayTables(part.symbol, part.date, lake.read("events", part), trades, book,
+                     sources=(str(meta.get("source")),), size_scale=int(report.get("size_scale") or 1))
+
+
+def _describe(meta: Mapping[str, Any]) -> str:
+    return Path(str(meta.get("source", "?"))).name
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    day: DayTables  # what the partition's canonical tables become
+    role: str
+    sources: dict[str, dict[str, Any]]
+    keep: dict[str, DayTables]  # sources to keep under _sources (multi-source partitions only)
+    replaced: tuple[str, ...]
+    kept: tuple[str, ...]
+
+
+def _plan(lake: Lake, day: DayTables, meta: dict[str, Any]) -> _Plan:
+    part = Partition(day.symbol, day.date)
+    role = role_of(day)
+    prev = _previous_sources(lake, part)
+    replaced: list[str] = []
+    if role in prev:
+        same = prev[role].get("source_sha256") == meta["source_sha256"]
+        replaced.append(f"{role} source {_describe(prev[role])}" + (" (same content)" if same else ""))
+    others = {r: m for r, m in prev.items() if r != role}
+    if not others:
+        return _Plan(day, role, {role: meta}, {}, tuple(replaced), ())
+    (other_role, other_meta), = others.items()
+    original = _original(lake, part, other_role, other_meta, single=len(prev) == 1)
+    if original is None:  # the other source's tables are gone: this source replaces the partition
+        replaced.append(f"{other_role} source {_describe(other_meta)} (its tables could not be recovered)")
+        return _Plan(day, role, {role: meta}, {}, tuple(replaced), ())
+    book_day, trades_day = (day, original) if role == "book" else (original, day)
+    if book_day.size_scale != trades_day.size_scale:
+        raise IngestError(
+            meta["source"], f"sizes are stored x{day.size_scale} but the partition's {other_role} source "
+            f"{_describe(other_meta)} has x{original.size_scale}; ingest both with the same size scale",
+        )
+    composed = compose(book_day, trades_day)
+    return _Plan(composed, role, {role: meta, other_role: other_meta}, {role: day, other_role: original},
+                 tuple(replaced), (f"{other_role} source {_describe(other_meta)}",))
+
+
 def ingest_file(
     path: str | Path,
     lake: Lake,
@@ -164,27 +256,53 @@ def ingest_file(
     fmt: str | None = None,
     on_day: Callable[[IngestResult], None] | None = None,
 ) -> list[IngestResult]:
-    """Read, validate and write every partition in ``path``; return one result per partition."""
+    """Read, validate and write every partition in ``path``; return one result per partition.
+
+    A source replaces only the source of the same role in its partition (see :mod:`flowsense.data.compose`);
+    when the partition's content version changes, its derived tables are removed (they are stale).
+    """
+    from flowsense.data.instruments import instrument_for
+
     path = Path(path)
     fmt, days = read_file(path, symbol=symbol, date=date, tz=tz, fmt=fmt, lake=lake)
     digest = sha256(path)
-    reports = [validate_day(d) for d in days]
+    now = dt.datetime.now(dt.UTC).isoformat()
+    plans: list[_Plan] = []
+    for day in days:
+        meta = {"source": str(path.resolve()), "source_sha256": digest, "format": fmt, "ingested_at": now,
+                "events": day.events.height, "trades": day.trades.height, "levels": day.levels}
+        plans.append(_plan(lake, day, meta))
+    reports = [validate_day(p.day, instrument=instrument_for(p.day.symbol, lake)) for p in plans]
     results: list[IngestResult] = []
-    for day, report in zip(days, reports, strict=True):
+    for plan, report in zip(plans, reports, strict=True):
+        day = plan.day
+        part = Partition(day.symbol, day.date)
+        before = lake.version(part)
         sidecar = {
             **report.as_dict(),
             "format": fmt,
             "source": str(path.resolve()),
             "source_sha256": digest,
-            "ingested_at": dt.datetime.now(dt.UTC).isoformat(),
+            "ingested_at": now,
             "ok": report.ok,
             "size_scale": day.size_scale,
+            "sources": plan.sources,
         }
+        if plan.keep:
+            for role, src_day in plan.keep.items():
+                sha = plan.sources[role]["source_sha256"]
+                if lake.read_source(role, part, sha) is None or role == plan.role:
+                    lake.write_source(role, src_day, plan.sources[role])
         paths = lake.write_day(day, sidecar)
+        if not plan.keep:
+            lake.drop_sources(part)
+        after = lake.version(part)
+        invalidated = tuple(lake.invalidate_derived(part)) if before is not None and before != after else ()
         _remember_instruments(lake, [day])
-        result = IngestResult(Partition(day.symbol, day.date), str(path), fmt, report, paths)
+        result = IngestResult(Partition(day.symbol, day.date), str(path), fmt, report, paths,
+                              role=plan.role, replaced=plan.replaced, kept=plan.kept, version=after or "",
+                              previous_version=before, invalidated=invalidated)
         results.append(result)
         if on_day is not None:
             on_day(result)
     return results
-

@@ -4,7 +4,11 @@ Every check counts offending rows; none of them drops or fixes data. Which count
 caller's policy (the Dagster asset checks use :data:`SEVERITY`). Checks:
 
 * ``non_monotonic_ts`` - events whose timestamp is earlier than the previous event's.
-* ``crossed_book`` / ``locked_book`` - book rows with best ask < best bid / best ask == best bid.
+* ``crossed_book`` / ``locked_book`` - book rows with best ask < best bid / best ask == best bid, counted
+  only where the book is meant to be consistent: at the end of an event (DBN records flagged ``F_LAST``;
+  every row for other sources, ``DayTables.book_check``) and inside the instrument's trading sessions
+  (a pre-open auction book is genuinely crossed). Rows left out of the check are counted in
+  ``crossed_book_excluded`` (informational).
 * ``non_positive_size`` / ``non_positive_price`` - order events (not halts/clears) with size or price <= 0.
 * ``nan_values`` - NaN or null where a value is required (ts, price of orders, sizes).
 * ``event_book_mismatch`` - book rows != event rows, plus book transitions that contradict their event:
@@ -16,7 +20,9 @@ caller's policy (the Dagster asset checks use :data:`SEVERITY`). Checks:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 import numba as nb
 import numpy as np
@@ -24,6 +30,11 @@ import polars as pl
 
 from flowsense.data.day import DayTables
 from flowsense.data.schemas import book_level_columns, book_levels
+from flowsense.errors import PartitionNotOkError
+
+if TYPE_CHECKING:
+    from flowsense.data.instruments import Instrument
+    from flowsense.data.lake import Lake, Partition
 
 SEVERITY = {
     "non_monotonic_ts": "error",
@@ -36,6 +47,8 @@ SEVERITY = {
     "duplicate_add_order_ids": "warn",
     "halts": "info",
 }
+# Reported beside the checks, not a check: crossed book rows left out (mid-event or outside the sessions).
+INFO_COUNTS = ("crossed_book_excluded",)
 
 ORDER_EVENTS = ("add", "cancel", "delete", "modify", "execute_visible", "execute_hidden", "trade", "fill", "cross")
 
@@ -57,6 +70,7 @@ class ValidationReport:
     event_book_mismatch: int
     duplicate_add_order_ids: int
     halts: int
+    crossed_book_excluded: int = 0
 
     def counts(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in SEVERITY}
@@ -143,12 +157,32 @@ def event_book_mismatches(events: pl.DataFrame, book: pl.DataFrame) -> int:
     )
 
 
-def validate_day(day: DayTables, *, check_transitions: bool | None = None) -> ValidationReport:
+def book_check_mask(day: DayTables, instrument: Instrument | None = None) -> np.ndarray | None:
+    """Rows where the book must be uncrossed: event ends (``day.book_check``) inside the instrument's
+    sessions. None = every row."""
+    if day.book is None:
+        return None
+    mask = None if day.book_check is None else np.asarray(day.book_check, dtype=bool)
+    if instrument is not None and not instrument.always_open and day.book.height:
+        open_ = instrument.open_mask(day.book["ts"].dt.epoch("ns").to_numpy())
+        mask = open_ if mask is None else mask & open_
+    return mask
+
+
+def validate_day(
+    day: DayTables, *, check_transitions: bool | None = None, instrument: Instrument | None = None
+) -> ValidationReport:
     """Run every check on one day.
 
     A book aligned with the events row by row (LOBSTER, MBO-rebuilt) also has its transitions checked
     unless ``check_transitions`` is False; a book of another length counts the row difference.
+    ``instrument`` (default: :func:`~flowsense.data.instruments.builtin_instrument` of the symbol) limits the
+    crossed/locked checks to its trading sessions.
     """
+    if instrument is None:
+        from flowsense.data.instruments import builtin_instrument
+
+        instrument = builtin_instrument(day.symbol)
     ev = day.events
     et = ev["event_type"].cast(pl.String)
     is_order = et.is_in(list(ORDER_EVENTS))
@@ -167,15 +201,22 @@ def validate_day(day: DayTables, *, check_transitions: bool | None = None) -> Va
     dup_adds = int(adds.len() - adds.n_unique()) if adds.len() else 0
     halts = int((et == "halt").sum() or 0)
 
-    crossed = locked = mismatch = 0
+    crossed = locked = mismatch = excluded = 0
     book_rows = 0
     if day.book is not None:
         b = day.book
         book_rows = b.height
         ask, bid = b["ask_px_1"], b["bid_px_1"]
-        both = ask.is_not_null() & bid.is_not_null()
-        crossed = int(((ask < bid) & both).sum() or 0)
-        locked = int(((ask == bid) & both).sum() or 0)
+        both = (ask.is_not_null() & bid.is_not_null()).to_numpy()
+        is_crossed = ((ask < bid).fill_null(False).to_numpy()) & both
+        is_locked = ((ask == bid).fill_null(False).to_numpy()) & both
+        mask = book_check_mask(day, instrument)
+        if mask is not None:
+            excluded = int((is_crossed & ~mask).sum())
+            is_crossed &= mask
+            is_locked &= mask
+        crossed = int(is_crossed.sum())
+        locked = int(is_locked.sum())
         if b.height != ev.height:
             mismatch = abs(b.height - ev.height)
         elif check_transitions is not False:
@@ -196,4 +237,44 @@ def validate_day(day: DayTables, *, check_transitions: bool | None = None) -> Va
         event_book_mismatch=mismatch,
         duplicate_add_order_ids=dup_adds,
         halts=halts,
+        crossed_book_excluded=excluded,
     )
+
+
+def report_status(report: Mapping[str, Any] | None) -> tuple[bool | None, str]:
+    """(ok, one-line reason) of a stored validation report; ok is None without a report.
+
+    ``ok`` is recomputed from the counts with today's :data:`SEVERITY` (a report written before a check
+    existed counts that check as 0)."""
+    if not report:
+        return None, "no validation record (not ingested, or ingested by an older FlowSense)"
+    errors = {k: int(report.get(k) or 0) for k, sev in SEVERITY.items() if sev == "error"}
+    failed = {k: v for k, v in errors.items() if v}
+    if failed:
+        detail = ", ".join(f"{k}={v:,}" for k, v in failed.items())
+        return False, f"validation failed ({detail})"
+    warns = {k: int(report.get(k) or 0) for k, sev in SEVERITY.items() if sev == "warn" and report.get(k)}
+    note = f" (warnings: {', '.join(f'{k}={v:,}' for k, v in warns.items())})" if warns else ""
+    return True, f"ok{note}"
+
+
+def partition_ok(lake: Lake, part: Partition) -> tuple[bool, str]:
+    """Whether ``part`` may feed features/backtests, with a one-line reason naming the partition.
+
+    False when its validation has ERROR-severity failures or it has no validation record."""
+    ok, reason = report_status(lake.read_report(part))
+    where = f"{part.symbol} {part.date.isoformat()}"
+    if ok is None:
+        if not lake.exists("events", part) and not lake.exists("book", part):
+            return False, f"{where}: not in the lake"
+        return False, f"{where}: {reason}"
+    return bool(ok), f"{where}: {reason}"
+
+
+def require_ok(lake: Lake, part: Partition, *, override: bool = False) -> str:
+    """Raise :class:`~flowsense.errors.PartitionNotOkError` unless ``part`` passed validation (or
+    ``override``); returns the reason line."""
+    ok, reason = partition_ok(lake, part)
+    if not ok and not override:
+        raise PartitionNotOkError(f"{reason}; refusing it (pass the override flag to use it anyway)")
+    return reason

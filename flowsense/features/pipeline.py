@@ -17,7 +17,7 @@ from dataclasses import replace
 import numpy as np
 import polars as pl
 
-from flowsense.data.lake import Lake, Partition
+from flowsense.data.lake import Lake, Partition, nan_to_null
 from flowsense.features import kernels as K
 from flowsense.features.bars import (
     BarParams,
@@ -177,15 +177,20 @@ def compute_partition(
     write: bool = True,
 ) -> dict[str, pl.DataFrame]:
     """Compute ``features_tick``, ``features_<clock>`` per clock and ``labels`` for one lake partition
-    (reads ``book``, ``events`` and, when present, ``trades``) and write each with ``write_derived``."""
+    (reads ``book``, ``events`` and, when present, ``trades``) and write each with ``write_derived``.
+
+    Each written table records the partition version it was computed from (``Lake.version``, read before
+    the inputs); if the partition is re-ingested meanwhile the write raises ``StaleInputsError``."""
+    version = lake.version(part)
     book = lake.read("book", part)
     events = lake.read("events", part) if lake.exists("events", part) else None
     trades = lake.read("trades", part) if lake.exists("trades", part) else None
     tables = compute_day(book, events, trades, clocks=clocks, tick_params=tick_params, bar_params=bar_params,
                          label_params=label_params, ofi_weights=ofi_weights)
+    tables = {name: nan_to_null(df) for name, df in tables.items()}  # as stored: missing = null, not NaN
     if write:
         for name, df in tables.items():
-            lake.write_derived(name, part, df)
+            lake.write_derived(name, part, df, inputs_version=version)
     return tables
 
 
