@@ -8,7 +8,7 @@ export FLOWSENSE_HOME ?= $(CURDIR)/.flowsense
 # torch==2.13.0+cpu: uv does not read pip's config; this machine kind keeps the CPU wheel in /opt/wheels
 UV_FIND_LINKS ?= $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
-.PHONY: setup demo test lint services bench lock dagster-dev clean
+.PHONY: setup demo test lint services bench lock dagster-dev clean vendor-charts api
 
 setup: $(STAMP)
 
@@ -49,3 +49,14 @@ dagster-dev: setup
 
 clean:
 	rm -rf $(VENV) .flowsense .pytest_cache .ruff_cache
+
+## The dashboard's charting library (TradingView lightweight-charts, pinned in frontend/package-lock.json),
+## copied from the npm registry into flowsense_api/static/vendor/ (committed: nothing from a CDN at run time).
+vendor-charts:
+	cd frontend && npm ci --ignore-scripts --no-audit --no-fund
+	cp frontend/node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.js flowsense_api/static/vendor/
+	cp frontend/node_modules/lightweight-charts/LICENSE flowsense_api/static/vendor/lightweight-charts.LICENSE
+
+## The API and dashboard on http://127.0.0.1:8000/dashboard/ (create a key: .venv/bin/flowsense api keys create)
+api: setup
+	$(VENV)/bin/flowsense api

@@ -20,6 +20,9 @@ PROFILES = ("local", "production")
 class Settings:
     home: Path
     profile: str = "local"
+    # API (flowsense_api): browser origins allowed by CORS (none: closed) and the default per-key rate limit
+    api_cors_origins: tuple[str, ...] = ()
+    api_rate_limit: float = 100.0
 
     @property
     def lake(self) -> Path:
@@ -68,6 +71,11 @@ class Settings:
         raw = os.environ.get("FLOWSENSE_INSTRUMENTS", "").strip()
         return Path(raw).expanduser() if raw else self.home / "instruments.yaml"
 
+    @property
+    def api_dir(self) -> Path:
+        """API keys (hashed) and the audit log of admin calls."""
+        return self.home / "api"
+
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
         raw_home = home if home is not None else os.environ.get("FLOWSENSE_HOME", "./.flowsense")
@@ -76,4 +84,13 @@ class Settings:
         profile = os.environ.get("FLOWSENSE_PROFILE", "local").strip().lower()
         if profile not in PROFILES:
             raise ConfigError(f"FLOWSENSE_PROFILE={profile!r} is not one of {', '.join(PROFILES)}")
-        return cls(home=Path(raw_home).expanduser().resolve(), profile=profile)
+        cors = tuple(o.strip() for o in os.environ.get("FLOWSENSE_API_CORS_ORIGINS", "").split(",") if o.strip())
+        raw_rate = os.environ.get("FLOWSENSE_API_RATE_LIMIT", "100").strip()
+        try:
+            rate = float(raw_rate)
+        except ValueError:
+            raise ConfigError(f"FLOWSENSE_API_RATE_LIMIT={raw_rate!r} is not a number (requests/s per key)") from None
+        if not rate > 0:
+            raise ConfigError(f"FLOWSENSE_API_RATE_LIMIT={raw_rate!r} must be > 0 (requests/s per key)")
+        return cls(home=Path(raw_home).expanduser().resolve(), profile=profile,
+                   api_cors_origins=cors, api_rate_limit=rate)

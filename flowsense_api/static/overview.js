@@ -1,0 +1,117 @@
+(function () {
+  if (!FS.frame("overview")) return;
+  const $ = (id) => document.getElementById(id);
+  const eqChart = FS.chart($("equity")), ddChart = FS.chart($("dd"));
+  const eqSeries = FS.line(eqChart, FS.COLORS[0]), ddSeries = FS.area(ddChart, "#ef5350");
+  let eqPts = [];
+  const alerts = { worker: [], data: [], state: [] };
+
+  function renderAlerts() {
+    const all = [].concat(alerts.state, alerts.worker, alerts.data);
+    $("alerts").innerHTML = all.length ? all.map(a => '<li><span class="badge ' + a[0] + '">' + a[0] + "</span>" +
+      FS.esc(a[1]) + "</li>").join("") : '<li class="dim">no alerts</li>';
+  }
+  function stateName(s) { return s && typeof s === "object" ? (s.state || s.status || s.mode || JSON.stringify(s)) : s; }
+  function num(o, names) { if (!o || typeof o !== "object") return typeof o === "number" ? o : null;
+    for (const n of names) if (typeof o[n] === "number") return o[n]; return null; }
+
+  function showSummary(s) {
+    const st = stateName(s.trading_state);
+    $("c-state").innerHTML = st ? '<span class="badge ' + FS.esc(String(st).toLowerCase()) + '">' + FS.esc(st) + "</span>" : "–";
+    const mv = s.model_version;
+    $("c-model").textContent = mv && typeof mv === "object" ? [mv.name, mv.version && "v" + mv.version, mv.alias && "@" + mv.alias].filter(Boolean).join(" ") : FS.fmt(mv);
+    const p = s.pnl || {};
+    const net = num(p, ["net", "total", "pnl", "net_pnl", "total_pnl"]);
+    $("c-pnl").textContent = FS.fmt(net, 2); $("c-pnl").className = "value " + FS.signClass(net);
+    $("c-ru").textContent = FS.fmt(num(p, ["realized", "realized_pnl"]), 2) + " / " + FS.fmt(num(p, ["unrealized", "unrealized_pnl"]), 2);
+    const dd = num(p, ["drawdown", "current_drawdown"]), mdd = num(p, ["max_drawdown"]);
+    $("c-dd").textContent = (dd === null ? "–" : FS.fmt(dd, 2)) + (mdd === null ? "" : " (max " + FS.fmt(mdd, 2) + ")");
+    const pos = Array.isArray(s.positions) ? s.positions : [];
+    const oo = Array.isArray(s.open_orders) ? s.open_orders : [];
+    $("c-pos").textContent = pos.length + " / " + oo.length;
+    FS.table($("positions"), pos, null, { empty: "flat" });
+    alerts.state = [];
+    if (st && /halt|stop|kill|breach/i.test(String(st))) {
+      const reason = s.trading_state && s.trading_state.reason ? ": " + s.trading_state.reason : "";
+      alerts.state.push(["halted", "trading is " + st + reason]);
+    }
+    for (const a of (s.alerts || (s.trading_state && s.trading_state.alerts) || [])) alerts.state.push(["warn", typeof a === "string" ? a : JSON.stringify(a)]);
+    renderAlerts();
+  }
+
+  function showEquity(ts, vs) {
+    eqPts = FS.points(ts, vs);
+    eqSeries.setData(eqPts); ddSeries.setData(FS.drawdown(eqPts));
+    eqChart.timeScale().fitContent(); ddChart.timeScale().fitContent();
+  }
+  function equityRows(items) {
+    const ts = [], vs = [];
+    for (const r of items || []) { ts.push(FS.toSec(r.ts ?? r.time ?? r.t)); vs.push(r.equity ?? r.value ?? r.v); }
+    return [ts, vs];
+  }
+
+  async function loadWorker() {
+    try {
+      const s = await FS.api("/state");
+      alerts.worker = [];
+      showSummary(s);
+      const eq = await FS.api("/equity");
+      const [ts, vs] = equityRows(eq.items);
+      $("eq-title").textContent = "Equity (worker)";
+      showEquity(ts, vs);
+      const f = await FS.api("/fills?limit=50");
+      FS.table($("fills"), f.items, null, { empty: "no fills yet" });
+      return true;
+    } catch (e) {
+      if (e.status === 503) { alerts.worker = [["warn", e.message]]; renderAlerts(); return false; }
+      throw e;
+    }
+  }
+  async function loadBacktestFallback() {
+    const list = await FS.api("/backtests?limit=1");
+    if (!list.items.length) { $("eq-title").textContent = "Equity (no worker, no backtest yet)"; return; }
+    const b = list.items[0];
+    const eq = await FS.api("/backtests/" + encodeURIComponent(b.id) + "/equity?points=2000");
+    $("eq-title").textContent = "Equity — no worker yet: latest backtest " + b.symbol + " " + b.date + " " + b.strategy;
+    showEquity(eq.t, eq.v);
+    $("c-state").innerHTML = '<span class="badge">no worker</span>';
+    $("c-pnl").textContent = FS.fmt(b.pnl, 2); $("c-pnl").className = "value " + FS.signClass(b.pnl);
+    $("c-dd").textContent = "max " + FS.pct(b.max_drawdown);
+    FS.table($("positions"), [], null, { empty: "no worker" });
+    FS.table($("fills"), [], null, { empty: "no worker" });
+  }
+  async function loadData() {
+    const parts = await FS.api("/partitions?ok=false&limit=20");
+    alerts.data = parts.items.map(p => ["bad", "validation failed: " + p.symbol + " " + p.date + " " + JSON.stringify(p.problems)]);
+    renderAlerts();
+  }
+
+  async function refresh() {
+    const ok = await loadWorker();
+    if (!ok) await loadBacktestFallback();
+    return ok;
+  }
+  refresh().then(ok => {
+    loadData();
+    let pending = null;
+    new FS.Live([{ topics: ["pnl", "state", "fills"], symbols: ["*"] }], (items) => {
+      let dirty = false;
+      for (const e of items) {
+        if (e.topic === "pnl" && e.data) {
+          const v = e.data.equity ?? e.data.value;
+          const t = FS.toSec(e.ts);
+          if (typeof v === "number" && t !== null) {
+            const p = { time: Math.floor(t), value: v };
+            if (!eqPts.length || p.time > eqPts[eqPts.length - 1].time) eqPts.push(p);
+            else if (p.time === eqPts[eqPts.length - 1].time) eqPts[eqPts.length - 1] = p;
+            dirty = true;
+          }
+        }
+        if (e.topic === "state" || e.topic === "fills" || e.topic === "pnl") {
+          if (!pending) pending = setTimeout(() => { pending = null; loadWorker(); }, 250);
+        }
+      }
+      if (dirty) { eqSeries.setData(eqPts); ddSeries.setData(FS.drawdown(eqPts)); }
+    });
+  }).catch(e => FS.showError(document.getElementById("alerts"), e));
+})();
