@@ -8,7 +8,7 @@ export FLOWSENSE_HOME ?= $(CURDIR)/.flowsense
 # torch==2.13.0+cpu: uv does not read pip's config; this machine kind keeps the CPU wheel in /opt/wheels
 UV_FIND_LINKS ?= $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
-.PHONY: setup demo test lint services bench lock dagster-dev clean vendor-charts api
+.PHONY: setup demo test lint services bench lock dagster-dev clean vendor-charts api prod-up prod-down prod-check prod-status
 
 setup: $(STAMP)
 
@@ -46,6 +46,20 @@ lock: setup
 
 dagster-dev: setup
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(FLOWSENSE_HOME)/dagster} $(VENV)/bin/dagster dev -w workspace.yaml
+
+## The production stack on this machine (PostgreSQL, RabbitMQ + Celery workers, Dagster daemon, MLflow server).
+prod-up: setup services
+	$(PY) -m flowsense_dagster.stack up
+
+prod-down: setup
+	$(PY) -m flowsense_dagster.stack down
+
+prod-status: setup
+	$(PY) -m flowsense_dagster.stack status
+
+## With the stack up: backfill the demo partitions through the Celery executor; prints one JSON object.
+prod-check: setup
+	$(PY) -m flowsense_dagster.stack check
 
 clean:
 	rm -rf $(VENV) .flowsense .pytest_cache .ruff_cache

@@ -76,6 +76,19 @@ class Settings:
         """API keys (hashed) and the audit log of admin calls."""
         return self.home / "api"
 
+    @property
+    def celery_broker(self) -> str:
+        """Broker of the production Celery executor: ``FLOWSENSE_CELERY_BROKER`` or the local RabbitMQ
+        (``pyamqp://guest:guest@127.0.0.1:5672//``); a ``redis://`` URL works as well."""
+        return os.environ.get("FLOWSENSE_CELERY_BROKER", "").strip() or "pyamqp://guest:guest@127.0.0.1:5672//"
+
+    @property
+    def executor(self) -> str:
+        """Dagster executor: ``FLOWSENSE_EXECUTOR`` (``default``, ``celery``, ``k8s``); ``celery`` in
+        production, Dagster's default multiprocess executor locally."""
+        default = "celery" if self.profile == "production" else "default"
+        return os.environ.get("FLOWSENSE_EXECUTOR", "").strip().lower() or default
+
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
         raw_home = home if home is not None else os.environ.get("FLOWSENSE_HOME", "./.flowsense")

@@ -26,6 +26,7 @@ from dagster import (
 from flowsense_dagster import assets as assets_package
 from flowsense_dagster import jobs as jobs_package
 from flowsense_dagster import sensors as sensors_package
+from flowsense_dagster.executors import executor_for_profile
 from flowsense_dagster.jobs import build_all_assets_job, ingest_job
 from flowsense_dagster.resources import resources_for_profile
 
@@ -63,4 +64,5 @@ defs = Definitions(
     sensors=_collect(sensors_package, SensorDefinition) + _collect(assets_package, SensorDefinition),
     schedules=_collect(jobs_package, ScheduleDefinition) + _collect(assets_package, ScheduleDefinition),
     resources=resources_for_profile(),
+    executor=executor_for_profile(),
 )

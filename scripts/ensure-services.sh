@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are up; start them if not.
+# Make sure PostgreSQL (127.0.0.1:5432), Redis (127.0.0.1:6379) and RabbitMQ (127.0.0.1:5672) are up;
+# start them if not.
 set -euo pipefail
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -26,4 +27,12 @@ if ! port_open 6379; then
   fi
   wait_port 6379 || { echo "error: Redis is not reachable on 127.0.0.1:6379"; exit 1; }
 fi
-echo "services: PostgreSQL 127.0.0.1:5432 and Redis 127.0.0.1:6379 are up"
+if ! port_open 5672; then
+  echo "RabbitMQ is down; starting it"
+  if command -v rabbitmq-server >/dev/null; then
+    (rabbitmq-server -detached || service rabbitmq-server start) >/dev/null 2>&1 || true
+  fi
+  for _ in $(seq 1 100); do port_open 5672 && break; sleep 0.3; done
+  port_open 5672 || { echo "error: RabbitMQ is not reachable on 127.0.0.1:5672"; exit 1; }
+fi
+echo "services: PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379 and RabbitMQ 127.0.0.1:5672 are up"
