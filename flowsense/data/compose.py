@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from flowsense.data.day import DayTables, add_keys
-from flowsense.data.schemas import EVENTS_SCHEMA, TRADES_SCHEMA, book_level_columns, book_schema
+from flowsense.data.schemas import BOOK_EXTRAS, EVENTS_SCHEMA, TRADES_SCHEMA, book_level_columns, book_schema
 from flowsense.errors import IngestError
 
 ROLES = ("book", "trades")
@@ -47,7 +47,8 @@ def compose(book_day: DayTables, trades_day: DayTables) -> DayTables:
             "cannot merge a trades source into a book that is not row-aligned with its events",
         )
     levels = book_day.levels
-    level_cols = book_level_columns(levels)
+    extras = [c for c in BOOK_EXTRAS if c in book_day.book.columns]
+    level_cols = book_level_columns(levels) + extras
     keep = (ev_b["event_type"].cast(pl.String) != "trade").to_numpy()
     b_idx = np.flatnonzero(keep)
     ev_t = trades_day.events
@@ -79,7 +80,7 @@ def compose(book_day: DayTables, trades_day: DayTables) -> DayTables:
         )
     merged = add_keys(events, book_day.symbol, book_day.date)
     book = pl.concat([merged.select("ts", "symbol", "date", "seq"), book_vals], how="horizontal")
-    book = book.select(list(book_schema(levels)))
+    book = book.select([*book_schema(levels), *extras])
     check = None
     if book_day.book_check is not None:
         bc = book_day.book_check.to_numpy()
@@ -103,4 +104,5 @@ def compose(book_day: DayTables, trades_day: DayTables) -> DayTables:
         sources=(*book_day.sources, *trades_day.sources),
         size_scale=book_day.size_scale,
         book_check=check,
+        extra={**trades_day.extra, **book_day.extra},
     ).conformed()

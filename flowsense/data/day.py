@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
-from flowsense.data.schemas import EVENTS_SCHEMA, TRADES_SCHEMA, book_levels, book_schema, conform
+from flowsense.data.schemas import (
+    BOOK_EXTRAS,
+    EVENTS_SCHEMA,
+    TRADES_SCHEMA,
+    book_levels,
+    book_schema,
+    conform,
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,8 @@ class DayTables:
     # per book row: True where the book is at a consistent state (DBN: record flagged F_LAST, the end of an
     # event); None = every row. Used by validation only, not stored.
     book_check: pl.Series | None = None
+    # reader facts for the partition's report (e.g. {"book_complete_rows": ..., "depth_gaps": 0})
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def levels(self) -> int:
@@ -39,7 +49,11 @@ class DayTables:
 
     def conformed(self) -> DayTables:
         """Return a copy with every table cast to its canonical schema (raises on a mismatch)."""
-        book = None if self.book is None else conform(self.book, book_schema(self.levels))
+        book = None
+        if self.book is not None:
+            schema = book_schema(self.levels)
+            schema.update({c: t for c, t in BOOK_EXTRAS.items() if c in self.book.columns})
+            book = conform(self.book, schema)
         return DayTables(
             symbol=self.symbol,
             date=self.date,
@@ -49,6 +63,7 @@ class DayTables:
             sources=self.sources,
             size_scale=self.size_scale,
             book_check=self.book_check,
+            extra=self.extra,
         )
 
 

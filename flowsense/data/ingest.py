@@ -27,7 +27,7 @@ from flowsense.data.schemas import TRADES_SCHEMA
 from flowsense.data.validate import ValidationReport, validate_day
 from flowsense.errors import IngestError
 
-FORMATS = ("lobster", "dbn", "ticks")
+FORMATS = ("lobster", "dbn", "orderlog", "binance", "ticks")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,12 @@ def detect_format(path: Path) -> str:
 
     if dbn.looks_like_dbn(path):
         return "dbn"
+    from flowsense.data import binance, orderlog
+
+    if orderlog.looks_like_order_log(path):
+        return "orderlog"
+    if binance.looks_like_binance_capture(path):
+        return "binance"
     if ticks.looks_like_ticks(path):
         return "ticks"
     raise IngestError(
@@ -106,6 +112,14 @@ def read_file(
         days = read_dbn(path, symbol=symbol)
         if date is not None:
             days = [d for d in days if d.date == date]
+    elif fmt == "orderlog":
+        from flowsense.data.orderlog import read_order_log
+
+        days = read_order_log(path, symbol=symbol, date=date)
+    elif fmt == "binance":
+        from flowsense.data.binance import read_binance_capture
+
+        days = read_binance_capture(path, symbol=symbol, date=date)
     elif fmt == "ticks":
         from flowsense.data.ticks import read_ticks, symbol_from_name
 
@@ -287,6 +301,7 @@ def ingest_file(
             "ok": report.ok,
             "size_scale": day.size_scale,
             "sources": plan.sources,
+            **{k: v for k, v in day.extra.items() if k not in report.as_dict()},
         }
         if plan.keep:
             for role, src_day in plan.keep.items():

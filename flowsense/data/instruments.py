@@ -26,7 +26,8 @@ Where an instrument comes from (first match wins, ``Instrument.source`` says whi
    was stored with);
 3. ``builtin``: defaults by symbol pattern - CME equity-index futures (``ESH4``, ``NQU4``, ``MESZ4``...:
    tick, multiplier, Globex sessions 17:00-16:00 America/Chicago), Binance spot pairs and perpetuals
-   (``BTCUSDT``, ``BTCUSD_PERP``: 24/7 UTC, ``size_scale=1e8``), US equities (1-5 capital letters: NASDAQ,
+   (``BTCUSDT``, USD-M ``BTCUSDT_PERP``, COIN-M ``BTCUSD_PERP``: 24/7 UTC, ``size_scale=1e8`` except COIN-M
+   contracts), US equities (1-5 capital letters: NASDAQ,
    tick 0.01, 09:30-16:00 America/New_York);
 4. ``guess``: anything else gets equity-like defaults (tick 0.01, 24 h UTC sessions) - flagged as a guess.
 
@@ -292,6 +293,7 @@ FUTURE_RE = re.compile(r"^(?P<root>[A-Z]{1,3}?)(?P<month>[FGHJKMNQUVXZ])(?P<year
 CRYPTO_QUOTES = ("USDT", "USDC", "BUSD", "FDUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "USD")
 BINANCE_TICKS = {"BTC": 0.01, "ETH": 0.01}
 COINM_RE = re.compile(r"^(?P<base>[A-Z0-9]{2,10})USD_PERP$")
+USDM_RE = re.compile(r"^(?P<base>[A-Z0-9]{2,10})(?P<quote>USDT|USDC)_PERP$")
 EQUITY_RE = re.compile(r"^[A-Z]{1,5}$")
 
 
@@ -315,6 +317,15 @@ def builtin_instrument(symbol: str) -> Instrument:
             multiplier=100.0 if base == "BTC" else 10.0, size_scale=1, source="builtin",
             notes="Binance COIN-M perpetual: size in contracts of 100 USD (BTC) / 10 USD (others); "
             "PnL is in the base coin, multiplier here in USD per contract (inverse contract, approximate)",
+        )
+    m = USDM_RE.match(sym)
+    if m:
+        base = m["base"]
+        return Instrument(
+            sym, venue="BINANCE-USDM", asset_class="crypto_perp", currency=m["quote"],
+            tick_size=0.1 if base == "BTC" else 0.01, lot_size=0.001 if base == "BTC" else 0.01, multiplier=1.0,
+            size_scale=10**8, source="builtin",
+            notes="Binance USD-M perpetual (FlowSense name SYMBOL_PERP): 24/7 UTC, sizes stored in 1e-8 units",
         )
     for quote in CRYPTO_QUOTES:
         if sym.endswith(quote) and len(sym) > len(quote) + 1 and not EQUITY_RE.match(sym):

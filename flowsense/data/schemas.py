@@ -69,6 +69,11 @@ BOOK_KEYS: dict[str, pl.DataType] = {
 }
 
 
+# Optional book columns some readers add after the levels: ``book_complete`` (raw Binance captures) is true
+# where every level shown is known (see flowsense.data.binance).
+BOOK_EXTRAS: dict[str, pl.DataType] = {"book_complete": pl.Boolean()}
+
+
 def book_level_columns(levels: int) -> list[str]:
     """Book columns in LOBSTER order: ask_px_1, ask_sz_1, bid_px_1, bid_sz_1, ask_px_2, ..."""
     cols: list[str] = []
