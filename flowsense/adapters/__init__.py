@@ -1,0 +1,1 @@
+"""Vendor adapters of the live worker (one folder per vendor: ``redis``, ``ib``, ``prometheus``)."""

@@ -1,0 +1,1 @@
+"""Redis Streams: publishing ticks and consuming them with a consumer group (see ``streams``)."""
