@@ -47,6 +47,17 @@ class Settings:
         return os.environ.get("FLOWSENSE_STATE_DSN", "").strip() or str(self.home / "worker")
 
     @property
+    def redis_url(self) -> str:
+        """Redis for the live worker's streams and events: ``FLOWSENSE_REDIS_URL`` (``redis://...`` or
+        Feast's ``host:port``) else ``redis://127.0.0.1:6379/0``."""
+        raw = os.environ.get("FLOWSENSE_REDIS_URL", "").strip()
+        if not raw:
+            return "redis://127.0.0.1:6379/0"
+        if "://" not in raw:
+            return f"redis://{raw.split(',')[0]}/0"
+        return raw
+
+    @property
     def mlflow_uri(self) -> str:
         """MLflow tracking + registry URI: ``FLOWSENSE_MLFLOW_URI`` if set; locally
         ``sqlite:////abs/FLOWSENSE_HOME/mlflow.db`` (four slashes: an absolute path); in production

@@ -18,7 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-COMMAND_MODULES = ("ingest", "simulate", "catalog", "demo", "features", "backtest", "api")
+COMMAND_MODULES = ("ingest", "simulate", "catalog", "demo", "features", "backtest", "api", "worker", "publish")
 
 for _name in COMMAND_MODULES:
     try:

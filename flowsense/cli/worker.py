@@ -25,17 +25,24 @@ worker_app = typer.Typer(help="The streaming worker: live ticks -> features -> s
 
 
 def _params(strategy: str, pairs: list[str]) -> dict[str, Any]:
-    from flowsense.backtest.strategies import STRATEGIES
-    from flowsense.cli.backtest import coerce, parse_params
+    from flowsense.cli.backtest import coerce
+    from flowsense.trading import strategy_configs
 
-    if strategy in STRATEGIES:
-        return parse_params(STRATEGIES[strategy], pairs)
+    reg = strategy_configs()
+    fields = {}
+    if strategy in reg:
+        import dataclasses
+
+        fields = {f.name: f for f in dataclasses.fields(reg[strategy])}
     out: dict[str, Any] = {}
     for pair in pairs:
         k, sep, v = pair.partition("=")
-        if not sep or not k.strip():
+        k = k.strip().replace("-", "_")
+        if not sep or not k:
             raise ValueError(f"--param {pair!r} is not k=v")
-        out[k.strip().replace("-", "_")] = coerce(v)
+        f = fields.get(k)
+        default = f.default if f is not None else None
+        out[k] = coerce(v, default) if f is not None else coerce(v)
     return out
 
 
@@ -49,7 +56,7 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
     t = Table(title=f"worker {summary.get('symbol')} {summary.get('date')} {summary.get('strategy')}")
     t.add_column("field")
     t.add_column("value", justify="right")
-    for k in ("ticks", "orders", "fills", "position", "pnl", "fees", "unique_client_order_ids", "refused",
+    for k in ("ticks", "n_orders", "n_fills", "position", "pnl", "fees", "unique_client_order_ids", "refused",
               "skipped", "redelivered", "trading_state", "model_version", "restarts", "restart_to_trading_s",
               "ticks_per_s", "tick_to_decision_p50_us", "tick_to_decision_p99_us"):
         v = summary.get(k)

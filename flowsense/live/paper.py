@@ -194,6 +194,10 @@ class PaperBroker:
     def n_orders(self) -> int:
         return int(self.st[0][C.S_NORD])
 
+    @property
+    def n_fills(self) -> int:
+        return int(self.st[0][C.S_NFILL])
+
     # ----------------------------------------------------------------------------- account
 
     def account(self) -> dict[str, float]:

@@ -167,26 +167,21 @@ class Runner:
 
 
 def make_strategy(name: str, params: dict[str, Any]) -> Any:
-    """A strategy object with ``on_book`` from the trading registry (``flowsense.trading`` when it is
-    there, else the backtest's built-ins)."""
-    try:
-        from flowsense.trading import make_strategy as trading_make  # type: ignore[attr-defined]
-    except ImportError:
-        trading_make = None
-    if trading_make is not None:
-        try:
-            return trading_make({"name": name, **params})
-        except (TypeError, KeyError, ValueError):
-            pass
-    from flowsense.backtest.strategies import STRATEGIES
+    """A stateful strategy (with ``on_book``) from the trading registry: a built-in name or a
+    JSON/YAML strategy config file (then ``params`` override its values)."""
+    from flowsense.trading import StrategyConfig, load_strategy_config, strategy_configs
 
-    if name not in STRATEGIES:
-        raise FlowSenseError(f"unknown strategy {name!r}; strategies: {', '.join(STRATEGIES)}")
-    strat = STRATEGIES[name](**params)
-    if not hasattr(strat, "on_book"):
-        raise FlowSenseError(f"strategy {name!r} runs only compiled in the backtest (no on_book); "
-                             f"the worker needs a step-by-step strategy")
-    return strat
+    reg = strategy_configs()
+    if name in reg:
+        config = reg[name].from_params(params, source=f"--strategy {name}")
+    elif name.lower().endswith((".json", ".yaml", ".yml")):
+        base = load_strategy_config(name)
+        config = type(base).from_params({**base.params(), **params}, source=name)
+    else:
+        raise FlowSenseError(f"unknown strategy {name!r}; built-in strategies: {', '.join(reg)} "
+                             f"(or a .json/.yaml strategy config)")
+    assert isinstance(config, StrategyConfig)
+    return config.create()
 
 
 def build_broker(name: str, levels: int, initial_cash: float, **kw: Any) -> Any:

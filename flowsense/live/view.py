@@ -12,9 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from flowsense.backtest.orders import OrderStatus
-from flowsense.backtest.strategy import BookView, GuardedTable
 from flowsense.data.schemas import EVENT_TYPES, book_level_columns
+from flowsense.trading import BookView, GuardedTable, OrderStatus
 
 EVENT_NAMES = np.array(list(EVENT_TYPES), dtype=object)
 UNKNOWN_ROWS = 2**62
@@ -117,6 +116,7 @@ class LiveBookView(BookView):
         b = self._cols.book
         self._ask_px, self._bid_px = b["ask_px_1"], b["bid_px_1"]
         self._ask_sz, self._bid_sz = b["ask_sz_1"], b["bid_sz_1"]
+        self._ev_ts = self._cols.events["ts"]
 
     def set_expected(self, n_expected: int) -> None:
         self._n = n_expected if n_expected > 0 else -1

@@ -69,10 +69,10 @@ class Worker:
 
     def __init__(self, config: WorkerConfig, store: StateStore, broker: Any, strategy: Any, levels: int,
                  *, metrics: Any = None, model: Any = None) -> None:
-        from flowsense.features.streaming import TickFeatureEngine
-        from flowsense.features.tick import EVENT_CODES as FEATURE_CODES
         from flowsense.data.schemas import EVENT_TYPES
         from flowsense.features import kernels as K
+        from flowsense.features.streaming import TickFeatureEngine
+        from flowsense.features.tick import EVENT_CODES as FEATURE_CODES
 
         self.config = config
         self.store = store
@@ -164,14 +164,17 @@ class Worker:
         """Reconcile what the replay rebuilt with the store; then apply the persisted trading state."""
         self.recovering = False
         rebuilt = self.broker.account()
-        stored = {p["symbol"]: p for p in self.store.positions()}.get(self.symbol)
-        n_orders = sum(1 for cid in self._known_cids)
-        report = {"ticks_replayed": self.n, "orders_in_store": n_orders, "orders_rebuilt": self.broker.n_orders,
-                  "position_rebuilt": rebuilt["position"],
-                  "position_stored": int(stored["position"]) if stored else 0}
-        if stored and int(stored["position"]) != rebuilt["position"]:
-            raise ReconciliationError(f"{self.store.location}: position {stored['position']} in the store but "
-                                      f"{rebuilt['position']} rebuilt from the stream up to {self.watermark}")
+        m = self.store.metas()
+        # what was committed together with the watermark (positions in the store may be ahead of it:
+        # they are also written before each order, mid-batch)
+        stored = {"position": int(m.get("wm_position") or 0), "orders": int(m.get("wm_orders") or 0),
+                  "fills": int(m.get("wm_fills") or 0)}
+        got = {"position": rebuilt["position"], "orders": self.broker.n_orders, "fills": self.broker.n_fills}
+        report = {"ticks_replayed": self.n, "watermark": self.watermark, "stored": stored, "rebuilt": got}
+        for k in ("position", "orders", "fills"):
+            if stored[k] != got[k]:
+                raise ReconciliationError(f"{self.store.location}: {k} {stored[k]} committed at {self.watermark} "
+                                          f"but {got[k]} rebuilt from the stream up to it")
         if hasattr(self.broker, "reconcile"):
             report["broker"] = self.broker.reconcile(self.store, self.session)
         state, reason = self.persisted_state
@@ -531,8 +534,9 @@ class Worker:
                                     "peak_equity": self.risk.peak if math.isfinite(self.risk.peak) else None,
                                     "drawdown": self.risk.drawdown}
             if last_id is not None:
-                meta.update(last_stream_id=last_id, last_tick_index=self.n - 1,
-                            last_tick_seq=self.last_seq)
+                meta.update(last_stream_id=last_id, last_tick_index=self.n - 1, last_tick_seq=self.last_seq,
+                            wm_position=acct["position"], wm_orders=self.broker.n_orders,
+                            wm_fills=self.broker.n_fills)
             s.set_metas(meta)
             now = _now()
             if now - self._last_publish >= self.config.publish_interval_s and self.n:
@@ -586,11 +590,28 @@ class Worker:
         fills = [f for f in self.store.all_fills() if f["client_order_id"].startswith(self.session)]
         lat = np.asarray(self.latencies) if self.latencies else None
         wall = _now() - self.t_start
+        def oid(cid: str) -> int:
+            return int(cid.rsplit("-", 1)[1])
+
+        order_rows = [{"order_id": oid(o["client_order_id"]), "client_order_id": o["client_order_id"],
+                       "ts_submit": o["ts_submit"], "side": o["side"], "type": o["type"], "price": o["price"],
+                       "size": o["size"], "status": o["status"], "filled": o["filled"], "avg_price": o["avg_price"],
+                       "fees": o["fees"], "ts_done": o["ts_done"], "reason": o["reason"],
+                       "model_version": o["model_version"]} for o in sent]
+        fill_rows = sorted(({"fill_no": int(f["fill_id"].rsplit(":", 1)[1]), "ts": f["ts"],
+                             "order_id": oid(f["client_order_id"]),
+                             "client_order_id": f["client_order_id"], "side": f["side"], "price": f["price"],
+                             "size": f["size"], "fee": f["fee"], "liquidity": f["liquidity"],
+                             "slippage": f["slippage"], "book_price": f["book_price"],
+                             "model_version": f["model_version"]} for f in fills),
+                           key=lambda f: f["fill_no"])
         return {
             "symbol": self.symbol, "date": self.config.date, "strategy": self.config.strategy,
             "params": self.config.params, "session": self.session, "source": self.config.source,
             "broker": self.config.broker,
-            "orders": len(sent), "fills": len(fills), "position": int(acct["position"]),
+            # as `flowsense backtest --json`: orders and fills as rows, final position (units), net PnL
+            "orders": order_rows, "fills": fill_rows, "n_orders": len(sent), "n_fills": len(fills),
+            "position": int(acct["position"]),
             "pnl": float(acct["equity"] - self.config.initial_cash),
             "unique_client_order_ids": len(set(cids)),
             "refused": sum(1 for o in orders if o["status"] == "refused"),

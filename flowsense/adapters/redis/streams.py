@@ -137,9 +137,12 @@ class StreamSource:
             self._phase = "pending"
             start = "0-0"
             while True:  # take over what a dead consumer left pending (it becomes our pending)
-                nxt, claimed, _deleted = self.client.xautoclaim(self.stream, self.group, self.consumer,
-                                                               min_idle_time=self.claim_idle_ms, start_id=start,
-                                                               count=10_000, justid=True)
+                # (redis-py drops the cursor from the reply with justid=True: take the full entries)
+                got = self.client.xautoclaim(self.stream, self.group, self.consumer,
+                                             min_idle_time=self.claim_idle_ms, start_id=start, count=10_000)
+                if not got:
+                    break
+                nxt, claimed = got[0], got[1]
                 self.claimed += len(claimed)
                 start = nxt.decode() if isinstance(nxt, bytes) else nxt
                 if start == "0-0":
