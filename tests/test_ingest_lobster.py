@@ -17,6 +17,7 @@ from flowsense.data.lake import Lake, Partition
 from flowsense.data.lobster import read_lobster, utc_offset_ns
 from flowsense.data.schemas import EVENTS_SCHEMA, TRADES_SCHEMA, book_schema
 from flowsense.data.validate import validate_day
+from flowsense.errors import IngestError
 from tests.conftest import lobster_zip
 
 # rows per SOURCE.md
@@ -157,8 +158,11 @@ def test_ingest_writes_partitions_and_catalog_idempotently(tmp_path) -> None:
 
 
 @pytest.mark.real_data
-def test_symbol_and_date_override(tmp_path) -> None:
-    (day,) = read_lobster(lobster_zip("GOOG", 1), symbol="GOOGL", date=dt.date(2012, 12, 21))
-    assert day.symbol == "GOOGL" and day.date == dt.date(2012, 12, 21)
-    # winter: New York is UTC-5, so 09:30 local is 14:30 UTC
-    assert day.events["ts"][0].hour == 14 and day.events["ts"][0].minute == 30
+def test_symbol_override_and_date_that_contradicts_the_name(tmp_path) -> None:
+    (day,) = read_lobster(lobster_zip("GOOG", 1), symbol="GOOGL", date=dt.date(2012, 6, 21))
+    assert day.symbol == "GOOGL" and day.date == dt.date(2012, 6, 21)
+    # summer: New York is UTC-4, so 09:30 local is 13:30 UTC
+    assert day.events["ts"][0].hour == 13 and day.events["ts"][0].minute == 30
+    # a --date that contradicts the dated file name would silently move every event: refused
+    with pytest.raises(IngestError, match=r"--date 2012-12-21 contradicts the date in the file name \(2012-06-21\)"):
+        read_lobster(lobster_zip("GOOG", 1), date=dt.date(2012, 12, 21))

@@ -360,7 +360,7 @@ def test_ticks_compressed(tmp_path: Path, comp: str) -> None:
     p = tmp_path / f"msft-ticks.csv.{comp}"
     p.write_bytes(packed)
     assert looks_like_ticks(p)
-    days = read_ticks(p, symbol="MSFT")
+    days = read_ticks(p, symbol="MSFT", tz="UTC")
     assert sum(d.events.height for d in days) == 4 and days[0].symbol == "MSFT"
 
 
@@ -414,7 +414,7 @@ def test_ticks_dst_fall_back(tmp_path: Path) -> None:
 def test_ticks_malformed(tmp_path: Path, body: str, line: int, match: str) -> None:
     p = _write(tmp_path, "bad.csv", "timestamp,price,size,side\n" + body)
     with pytest.raises(IngestError, match=match) as info:
-        read_ticks(p, symbol="X")
+        read_ticks(p, symbol="X", tz="UTC")
     assert info.value.line == line
     assert info.value.path == str(p)
     assert f"bad.csv:{line}:" in str(info.value)

@@ -14,17 +14,34 @@ import datetime as dt
 import inspect
 import json
 import math
+import re
 import sys
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from flowsense.backtest.runner import US_EQUITY_MINUTES_PER_YEAR, run_partition
-from flowsense.cli.common import console, fail, progress, reported_errors, settings
-from flowsense.data.lake import Lake
+from flowsense.cli.common import console, doing, esc, fail, gate, progress, settings
 
 QUEUE_MODELS = ("risk_averse", "probabilistic")
+# = flowsense.backtest.runner.US_EQUITY_MINUTES_PER_YEAR (not imported: it would load polars for --help;
+# tests/test_cli_imports.py checks the two agree)
+US_EQUITY_MINUTES_PER_YEAR = 252 * 390
+# a polars duration (what the equity curve is resampled with): e.g. 1m, 30s, 1h30m, 500ms
+_DURATION_RE = re.compile(r"^(\d+(ns|us|ms|s|m|h|d|w))+$")
+_DURATION_ALIASES = {"min": "m", "sec": "s", "hr": "h"}
+
+
+def parse_resample(value: str) -> str:
+    """``--resample`` checked before the run: a positive polars duration (``1min`` is accepted as ``1m``)."""
+    v = value.strip().lower()
+    for alias, unit in _DURATION_ALIASES.items():
+        v = re.sub(rf"(\d){alias}\b", rf"\g<1>{unit}", v)
+    if not _DURATION_RE.match(v):
+        raise ValueError(f"--resample {value!r} is not a duration: use a number and a unit "
+                         "(ns, us, ms, s, m, h, d, w), e.g. 1m, 30s, 5m, 1h")
+    if all(int(n) == 0 for n in re.findall(r"\d+", v)):
+        raise ValueError(f"--resample {value!r} must be longer than zero")
+    return v
 
 
 # ------------------------------------------------------------------------------------------------
@@ -168,6 +185,8 @@ def _list_strategies(as_json: bool) -> None:
                                  for k, (d, t) in strategy_params(cls).items()}
                           for name, cls in reg.items()}, default=str))
         return
+    from rich.table import Table
+
     table = Table(title="Built-in strategies")
     table.add_column("strategy")
     table.add_column("parameters (default)")
@@ -176,7 +195,7 @@ def _list_strategies(as_json: bool) -> None:
         params = ", ".join(f"{k}={'' if d is inspect.Parameter.empty else d!r}"
                            for k, (d, _t) in strategy_params(cls).items())
         doc = (inspect.getdoc(cls) or "").splitlines()[0] if inspect.getdoc(cls) else ""
-        table.add_row(name, params, doc)
+        table.add_row(esc(name), esc(params), esc(doc))
     console.print(table)
 
 
@@ -197,6 +216,7 @@ def register(app: typer.Typer) -> None:
         periods_per_year: Annotated[float, typer.Option(help="Periods per year of the resampled equity (default: 1-minute bars, 252 x 390).")] = US_EQUITY_MINUTES_PER_YEAR,
         resample: Annotated[str, typer.Option(help="Bar length the equity curve is sampled at for return metrics.")] = "1m",
         list_strategies: Annotated[bool, typer.Option("--list-strategies", help="List built-in strategies and parameters.")] = False,
+        allow_invalid: Annotated[bool, typer.Option("--allow-invalid", help="Run even if the partition's ERROR validation checks failed.")] = False,
     ) -> None:
         """Backtest a built-in strategy on one ingested symbol x day; write HTML/PDF report and metrics.
 
@@ -231,17 +251,34 @@ def register(app: typer.Typer) -> None:
         except ValueError:
             fail(f"--date {date!r} is not YYYY-MM-DD")
         try:
+            resample = parse_resample(resample)
+        except ValueError as exc:
+            fail(exc)
+        if not (periods_per_year > 0 and math.isfinite(periods_per_year)):
+            fail(f"--periods-per-year must be a positive number, got {periods_per_year}")
+        try:
             params = {**file_params, **parse_params(reg[strategy], param or [])}
             config = build_config(latency_ms, queue, fee_taker, fee_maker, slippage_bps)
             _ = reg[strategy](**params)  # validate values early: ConfigError names the parameter
         except (ValueError, TypeError, FlowSenseError) as exc:
             fail(exc)
         cfg = settings()
-        with progress() as bar, reported_errors():
-            task = bar.add_task(f"backtest {symbol} {day} {strategy}", total=100)
+        from flowsense.backtest.runner import run_partition
+        from flowsense.data.lake import Lake, Partition
+
+        lake = Lake(cfg.lake)
+        part = Partition(symbol, day)
+        if not lake.exists("events", part):
+            fail(f"no events partition {part.key} in {cfg.lake}: ingest it first with flowsense ingest "
+                 "(flowsense partitions list shows what is there)")
+        gate(lake, [part], allow_invalid=allow_invalid, what="backtest")
+        doing(f"backtesting {part.key} with {strategy}; the lake is unchanged (a report is written only at the "
+              "end)")
+        with progress() as bar:
+            task = bar.add_task(f"backtest {esc(symbol)} {day} {esc(strategy)}", total=100)
             show = not as_json or sys.stderr.isatty()
             outcome = run_partition(
-                Lake(cfg.lake), cfg.reports, symbol, day, strategy, params, config,
+                lake, cfg.reports, symbol, day, strategy, params, config,
                 periods_per_year=periods_per_year, resample=resample,
                 progress=(lambda frac: bar.update(task, completed=100.0 * float(frac))) if show else None,
             )
@@ -251,7 +288,9 @@ def register(app: typer.Typer) -> None:
             sys.stdout.write(json.dumps({**payload, **outcome.records()}, default=str) + "\n")
             sys.stdout.flush()
             return
-        table = Table(title=f"Backtest {symbol} {day} {strategy}")
+        from rich.table import Table
+
+        table = Table(title=f"Backtest {esc(symbol)} {day} {esc(strategy)}")
         table.add_column("metric")
         table.add_column("value", justify="right")
         for label, value in rows:
@@ -263,5 +302,5 @@ def register(app: typer.Typer) -> None:
         if isinstance(eng.get("events_per_s"), float) and math.isfinite(eng["events_per_s"]):
             table.add_row("engine events/s", f"{eng['events_per_s']:,.0f}")
         console.print(table)
-        console.print(f"report: {payload['report_html']}")
-        console.print(f"        {payload['report_pdf']}")
+        console.print(f"report: {esc(payload['report_html'])}", soft_wrap=True)
+        console.print(f"        {esc(payload['report_pdf'])}", soft_wrap=True)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from flowsense.cli.common import console, fail, progress, reported_errors, settings
-from flowsense.data.catalog import refresh
-from flowsense.data.lake import Lake, Partition
+from flowsense.cli.common import console, doing, esc, fail, gate, progress, require_writable, settings
+
+if TYPE_CHECKING:
+    from flowsense.data.lake import Partition
+
+DEFAULT_CLOCKS_HELP = "1s and 1min"
 
 
 def register(app: typer.Typer) -> None:
@@ -21,26 +23,26 @@ def register(app: typer.Typer) -> None:
         date: Annotated[str | None, typer.Option(help="Only this date YYYY-MM-DD (default: every date).")] = None,
         clock: Annotated[
             list[str] | None,
-            typer.Option("--clock", help="Bar clock, repeatable: 100ms, 1s, 10s, 1min, 500ev, 10000vol."),
+            typer.Option("--clock", help=f"Bar clock, repeatable: 100ms, 1s, 10s, 1min, 500ev, 10000vol (default {DEFAULT_CLOCKS_HELP})."),
         ] = None,
         ofi_weights: Annotated[
             str | None,
             typer.Option(help="Integrated-OFI weights: comma-separated floats, 'equal' (default) or 'decay'."),
         ] = None,
+        allow_invalid: Annotated[bool, typer.Option("--allow-invalid", help="Also use partitions whose ERROR validation checks failed.")] = False,
+        skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Leave out partitions whose ERROR validation checks failed (a note each) instead of refusing.")] = False,
     ) -> None:
         """Compute the feature tables and labels of every book partition in the lake (or the selected ones),
-        write them to the lake and refresh the DuckDB catalog views."""
-        from flowsense.features.bars import parse_clock
-        from flowsense.features.pipeline import DEFAULT_CLOCKS, compute_partition, feature_count
+        write them to the lake and refresh the DuckDB catalog views.
 
+        A partition whose ERROR-severity validation checks failed is refused (exit 2, nothing computed)
+        unless --allow-invalid or --skip-invalid is given.
+        """
         cfg = settings()
-        clocks = tuple(clock) if clock else DEFAULT_CLOCKS
         try:
-            for c in clocks:
-                parse_clock(c)
             day = dt.date.fromisoformat(date) if date else None
-        except ValueError as exc:
-            fail(str(exc))
+        except ValueError:
+            fail(f"--date {date!r} is not YYYY-MM-DD")
         weights: list[float] | str | None = None
         if ofi_weights:
             try:
@@ -49,6 +51,21 @@ def register(app: typer.Typer) -> None:
                 ]
             except ValueError:
                 fail(f"--ofi-weights {ofi_weights!r}: expected 'equal', 'decay' or comma-separated numbers")
+        if allow_invalid and skip_invalid:
+            fail("--allow-invalid and --skip-invalid contradict each other: pick one")
+        require_writable(cfg)
+
+        from flowsense.data.catalog import refresh
+        from flowsense.data.lake import Lake
+        from flowsense.features.bars import parse_clock
+        from flowsense.features.pipeline import DEFAULT_CLOCKS, compute_partition, feature_count
+
+        clocks = tuple(clock) if clock else DEFAULT_CLOCKS
+        try:
+            for c in clocks:
+                parse_clock(c)
+        except ValueError as exc:
+            fail(f"--clock: {exc}")
         lake = Lake(cfg.lake)
         parts = [
             p for p in lake.partitions("book")
@@ -56,24 +73,31 @@ def register(app: typer.Typer) -> None:
         ]
         if not parts:
             fail(f"no book partitions in {cfg.lake} match symbol={symbol or '*'} date={date or '*'}")
+        parts = gate(lake, parts, allow_invalid=allow_invalid, skip_invalid=skip_invalid, what="features")
+        if not parts:
+            fail("every selected partition failed validation; nothing to compute")
         rows: list[tuple[Partition, dict[str, int], float, int]] = []
         with progress() as bar:
             task = bar.add_task("features", total=len(parts))
             for part in parts:
-                bar.update(task, description=f"features {part.key}")
+                bar.update(task, description=f"features {esc(part.key)}")
+                done = ", ".join(p.key for p, *_ in rows)
+                doing(f"computing features of {part.key}; "
+                      + (f"feature tables written in full for {done}; " if done else "")
+                      + f"{part.key}'s tables are unchanged or complete, never half-written")
                 t0 = time.perf_counter()
-                with reported_errors():
-                    try:
-                        tables = compute_partition(lake, part, clocks=clocks, ofi_weights=weights)
-                    except ValueError as exc:
-                        fail(f"{part.key}: {exc}")
+                try:
+                    tables = compute_partition(lake, part, clocks=clocks, ofi_weights=weights)
+                except ValueError as exc:
+                    fail(f"{part.key}: {exc}")
                 rows.append((part, {k: v.height for k, v in tables.items()}, time.perf_counter() - t0,
                              feature_count(tables)))
                 bar.advance(task)
-        with reported_errors():
-            refresh(cfg.catalog_path, lake)
+        refresh(cfg.catalog_path, lake)
+        from rich.table import Table
+
         names = ["features_tick", *[parse_clock(c).table for c in clocks], "labels"]
-        table = Table(title=f"Feature tables in {cfg.lake}")
+        table = Table(title=f"Feature tables in {esc(cfg.lake)}")
         table.add_column("symbol")
         table.add_column("date")
         for n in names:
@@ -81,7 +105,7 @@ def register(app: typer.Typer) -> None:
         table.add_column("features", justify="right")
         table.add_column("seconds", justify="right")
         for part, counts, secs, nfeat in rows:
-            table.add_row(part.symbol, str(part.date), *[f"{counts.get(n, 0):,}" for n in names], str(nfeat),
-                          f"{secs:.2f}")
+            table.add_row(esc(part.symbol), str(part.date), *[f"{counts.get(n, 0):,}" for n in names],
+                          str(nfeat), f"{secs:.2f}")
         console.print(table)
-        console.print(f"catalog views: {', '.join(names)} ({cfg.catalog_path})")
+        console.print(f"catalog views: {', '.join(names)} ({esc(cfg.catalog_path)})", soft_wrap=True)

@@ -6,9 +6,8 @@ import datetime as dt
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from flowsense.cli.common import console, fail, progress
+from flowsense.cli.common import console, esc, fail, progress
 
 
 def register(app: typer.Typer) -> None:
@@ -62,9 +61,11 @@ def register(app: typer.Typer) -> None:
                 )
             except ValueError as exc:
                 fail(exc)
-        table = Table(title=f"simulated LOBSTER days -> {out}")
+        from rich.table import Table
+
+        table = Table(title=f"simulated LOBSTER days -> {esc(out)}")
         for col in ("symbol", "date", "messages", "path"):
             table.add_column(col, justify="right" if col == "messages" else "left")
         for r in rows:
-            table.add_row(r.symbol, r.date.isoformat(), f"{r.messages:,}", str(r.path))
+            table.add_row(esc(r.symbol), r.date.isoformat(), f"{r.messages:,}", esc(r.path))
         console.print(table)

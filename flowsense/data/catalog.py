@@ -13,6 +13,10 @@ SQL conventions of the views:
 * missing numbers are SQL NULL, never NaN (``max(spread)`` ignores them), in every table;
 * ``instruments`` lists the instrument of every symbol in the lake (user file, then the lake's table, then
   built-in defaults; see :mod:`flowsense.data.instruments`).
+
+Queries need no write access: :func:`query_lake` builds the same views in an in-memory DuckDB over the
+lake, so ``flowsense catalog "SQL"`` works on a read-only ``FLOWSENSE_HOME`` (and never waits for the
+catalog file's write lock held by a running Dagster job).
 """
 
 from __future__ import annotations
@@ -20,10 +24,14 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from flowsense.data.lake import VALIDATION_DIR, Lake
+
+if TYPE_CHECKING:
+    import polars as pl
 
 _EMPTY_VIEWS = {
     "events": "ts TIMESTAMPTZ, symbol VARCHAR, date DATE, seq BIGINT, event_type VARCHAR, order_id BIGINT, "
@@ -38,7 +46,8 @@ _EMPTY_VIEWS = {
 def connect(path: str | Path, *, read_only: bool = False, retries: int = 50) -> duckdb.DuckDBPyConnection:
     """Open the catalog, retrying while another process holds its write lock (Dagster runs in parallel)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
     delay = 0.05
     for attempt in range(retries):
         try:
@@ -111,45 +120,77 @@ def _instruments_view(lake: Lake) -> str | None:
     return f"SELECT * FROM (VALUES {', '.join(rows)}) AS t({cols})"
 
 
+def view_sql(con: duckdb.DuckDBPyConnection, lake: Lake) -> dict[str, str]:
+    """``view name -> SELECT`` for every lake table (plus empty raw tables, ``instruments`` and
+    ``validation``); ``con`` is only used to describe the Parquet files' columns."""
+    out: dict[str, str] = {}
+    present = set(lake.tables())
+    for table in sorted(present | set(_EMPTY_VIEWS)):
+        if table in present:
+            out[table] = _clean_select(con, f"read_parquet('{lake.glob(table)}', union_by_name = true)")
+        else:
+            out[table] = _empty_view(_EMPTY_VIEWS[table])
+    inst_sql = _instruments_view(lake)
+    if inst_sql is not None:
+        out["instruments"] = inst_sql
+    reports = lake.root / VALIDATION_DIR
+    if reports.exists() and any(reports.glob("symbol=*/date=*/report.json")):
+        glob = str(reports / "symbol=*" / "date=*" / "report.json")
+        out["validation"] = f"SELECT * FROM read_json_auto('{glob}', union_by_name = true)"
+    return out
+
+
 def refresh(catalog_path: str | Path, lake: Lake) -> list[str]:
     """(Re)create one view per lake table, plus ``validation`` and ``instruments``; return the view names."""
-    names: list[str] = []
     con = connect(catalog_path)
     try:
         con.execute("BEGIN TRANSACTION")
-        present = set(lake.tables())
-        for table in sorted(present | set(_EMPTY_VIEWS)):
-            if table in present:
-                sql = _clean_select(con, f"read_parquet('{lake.glob(table)}', union_by_name = true)")
-            else:
-                sql = _empty_view(_EMPTY_VIEWS[table])
-            con.execute(f'CREATE OR REPLACE VIEW "{table}" AS {sql}')
-            names.append(table)
-        inst_sql = _instruments_view(lake)
-        if inst_sql is not None:
-            con.execute(f"CREATE OR REPLACE VIEW instruments AS {inst_sql}")
-            names.append("instruments")
-        reports = lake.root / VALIDATION_DIR
-        if any(reports.glob("symbol=*/date=*/report.json")):
-            glob = str(reports / "symbol=*" / "date=*" / "report.json")
-            con.execute(f"CREATE OR REPLACE VIEW validation AS SELECT * FROM read_json_auto('{glob}', union_by_name = true)")
-            names.append("validation")
+        views = view_sql(con, lake)
+        for name, sql in views.items():
+            con.execute(f"CREATE OR REPLACE VIEW {_ident(name)} AS {sql}")
+        # a table whose last partition was deleted: its view would fail on an empty glob
         existing = [r[0] for r in con.execute(
             "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main'").fetchall()]
-        for view in existing:
-            if view not in names:  # its table is gone from the lake (deleted, or stale and removed)
-                con.execute(f"DROP VIEW IF EXISTS {_ident(view)}")
+        for name in existing:
+            if name not in views:
+                con.execute(f"DROP VIEW {_ident(name)}")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     finally:
         con.close()
-    return names
+    return list(views)
 
 
-def query(catalog_path: str | Path, sql: str) -> duckdb.DuckDBPyRelation:
-    """Run ``sql`` against the catalog (read only) and return the result as a Polars frame."""
+def memory_catalog(lake: Lake) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the catalog's views over ``lake``: writes nothing anywhere."""
+    con = duckdb.connect(":memory:")
+    for name, sql in view_sql(con, lake).items():
+        con.execute(f"CREATE VIEW {_ident(name)} AS {sql}")
+    return con
+
+
+def query_lake(lake: Lake, sql: str, limit: int | None = None) -> tuple[pl.DataFrame, bool]:
+    """Run ``sql`` over the lake's views without writing anything; return the rows (at most ``limit``)
+    and whether there were more."""
+    import polars as pl
+
+    con = memory_catalog(lake)
+    try:
+        rel = con.sql(sql)
+        if rel is None:  # a statement without a result (SET, CREATE TEMP ...)
+            return pl.DataFrame(), False
+        if limit is None:
+            return rel.pl(), False
+        df = rel.limit(limit + 1).pl()
+        return df.head(limit), df.height > limit
+    finally:
+        con.close()
+
+
+def query(catalog_path: str | Path, sql: str) -> pl.DataFrame:
+    """Run ``sql`` against the catalog file (read only) and return the result as a Polars frame."""
     con = connect(catalog_path, read_only=True)
     try:
         return con.sql(sql).pl()

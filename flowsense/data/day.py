@@ -38,6 +38,9 @@ class DayTables:
     book_check: pl.Series | None = None
     # reader facts for the partition's report (e.g. {"book_complete_rows": ..., "depth_gaps": 0})
     extra: dict[str, Any] = field(default_factory=dict)
+    #: assumptions the reader made (symbol from the file name, epoch unit, ...), one line each, for the
+    #: ingest summary: a guess is never silent
+    guesses: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def levels(self) -> int:
@@ -64,6 +67,7 @@ class DayTables:
             size_scale=self.size_scale,
             book_check=self.book_check,
             extra=self.extra,
+            guesses=self.guesses,
         )
 
 

@@ -25,9 +25,10 @@ from flowsense.data.instruments import Instrument
 from flowsense.data.lake import Lake, Partition
 from flowsense.data.schemas import TRADES_SCHEMA
 from flowsense.data.validate import ValidationReport, validate_day
-from flowsense.errors import IngestError
+from flowsense.errors import IngestError, deferred_interrupt
 
 FORMATS = ("lobster", "dbn", "orderlog", "binance", "ticks")
+ZIP_MAGIC = b"PK\x03\x04"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class IngestResult:
     version: str = ""  # the partition's content version after this ingest (Lake.version)
     previous_version: str | None = None
     invalidated: tuple[str, ...] = ()  # derived tables removed because the version changed
+    guesses: tuple[str, ...] = ()  # what the reader assumed (symbol from the file name, ...), one line each
 
     def summary(self) -> str:
         """One line for the ingest summary: what was replaced, kept and invalidated."""
@@ -64,10 +66,21 @@ def detect_format(path: Path) -> str:
         raise IngestError(path, "file not found")
     if path.is_dir():
         raise IngestError(path, "is a directory; pass files (a shell glob works)")
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise IngestError(path, f"cannot read file ({exc.strerror or exc})") from exc
+    if size == 0:
+        raise IngestError(path, "file is empty (0 bytes)")
     if lobster.is_lobster(path):
         return "lobster"
-    if path.suffix == ".zip":
+    if path.suffix == ".zip" or head == ZIP_MAGIC:
         if not zipfile.is_zipfile(path):
+            if head == ZIP_MAGIC:
+                raise IngestError(path, f"zip archive is truncated: it starts like a zip but its end (the "
+                                        f"central directory) is missing after {size:,} bytes")
             raise IngestError(path, "has a .zip suffix but is not a zip archive")
         with zipfile.ZipFile(path) as zf:
             if any(lobster.NAME_RE.search(n) for n in zf.namelist()):
@@ -96,7 +109,7 @@ def read_file(
     *,
     symbol: str | None = None,
     date: dt.date | None = None,
-    tz: str = "UTC",
+    tz: str | None = None,
     fmt: str | None = None,
     lake: Lake | None = None,
 ) -> tuple[str, list[DayTables]]:
@@ -266,7 +279,7 @@ def ingest_file(
     *,
     symbol: str | None = None,
     date: dt.date | None = None,
-    tz: str = "UTC",
+    tz: str | None = None,
     fmt: str | None = None,
     on_day: Callable[[IngestResult], None] | None = None,
 ) -> list[IngestResult]:
@@ -282,13 +295,15 @@ def ingest_file(
     digest = sha256(path)
     now = dt.datetime.now(dt.UTC).isoformat()
     plans: list[_Plan] = []
+    guesses: list[tuple[str, ...]] = []
     for day in days:
         meta = {"source": str(path.resolve()), "source_sha256": digest, "format": fmt, "ingested_at": now,
                 "events": day.events.height, "trades": day.trades.height, "levels": day.levels}
         plans.append(_plan(lake, day, meta))
+        guesses.append(day.guesses)  # the reader's day: a composed (merged) day does not carry them
     reports = [validate_day(p.day, instrument=instrument_for(p.day.symbol, lake)) for p in plans]
     results: list[IngestResult] = []
-    for plan, report in zip(plans, reports, strict=True):
+    for plan, report, guessed in zip(plans, reports, guesses, strict=True):
         day = plan.day
         part = Partition(day.symbol, day.date)
         before = lake.version(part)
@@ -300,23 +315,26 @@ def ingest_file(
             "ingested_at": now,
             "ok": report.ok,
             "size_scale": day.size_scale,
+            "guesses": list(guessed),
             "sources": plan.sources,
             **{k: v for k, v in day.extra.items() if k not in report.as_dict()},
         }
-        if plan.keep:
-            for role, src_day in plan.keep.items():
-                sha = plan.sources[role]["source_sha256"]
-                if lake.read_source(role, part, sha) is None or role == plan.role:
-                    lake.write_source(role, src_day, plan.sources[role])
-        paths = lake.write_day(day, sidecar)
-        if not plan.keep:
-            lake.drop_sources(part)
-        after = lake.version(part)
-        invalidated = tuple(lake.invalidate_derived(part)) if before is not None and before != after else ()
-        _remember_instruments(lake, [day])
+        with deferred_interrupt():  # Ctrl-C waits for the partition's commit: never half a partition
+            if plan.keep:
+                for role, src_day in plan.keep.items():
+                    sha = plan.sources[role]["source_sha256"]
+                    if lake.read_source(role, part, sha) is None or role == plan.role:
+                        lake.write_source(role, src_day, plan.sources[role])
+            paths = lake.write_day(day, sidecar)
+            if not plan.keep:
+                lake.drop_sources(part)
+            after = lake.version(part)
+            invalidated = tuple(lake.invalidate_derived(part)) if before is not None and before != after else ()
+            _remember_instruments(lake, [day])
         result = IngestResult(Partition(day.symbol, day.date), str(path), fmt, report, paths,
                               role=plan.role, replaced=plan.replaced, kept=plan.kept, version=after or "",
-                              previous_version=before, invalidated=invalidated)
+                              previous_version=before, invalidated=invalidated,
+                              guesses=guessed)
         results.append(result)
         if on_day is not None:
             on_day(result)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -93,9 +94,15 @@ class LobsterSource:
 def _read(ref: str) -> bytes:
     if "::" in ref:
         zpath, member = ref.split("::", 1)
-        with zipfile.ZipFile(zpath) as zf:
-            return zf.read(member)
-    return Path(ref).read_bytes()
+        try:
+            with zipfile.ZipFile(zpath) as zf:
+                return zf.read(member)
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # bad CRC, corrupt or cut-short member
+            raise IngestError(zpath, f"zip member {member} is corrupt ({exc}); the archive is damaged") from exc
+    try:
+        return Path(ref).read_bytes()
+    except OSError as exc:
+        raise IngestError(ref, f"cannot read file ({exc.strerror or exc})") from exc
 
 
 def is_lobster(path: Path) -> bool:
@@ -296,6 +303,13 @@ def read_lobster(
     sources = find_sources(path)
     if (symbol or date) and len(sources) > 1:
         raise IngestError(path, "--symbol/--date can only override a single-day LOBSTER source")
+    for s in sources:
+        if date is not None and date != s.name.date:
+            raise IngestError(
+                path, f"--date {date} contradicts the date in the file name ({s.name.date}): LOBSTER times are "
+                "seconds after midnight of that day, so relabelling would move every event; rename the file "
+                "if its name is wrong"
+            )
     if symbol or date:
         sources = [
             replace(s, name=replace(s.name, symbol=symbol or s.name.symbol, date=date or s.name.date))

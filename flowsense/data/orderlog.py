@@ -143,6 +143,8 @@ def read_order_log(path: str | Path, symbol: str | None = None, date: dt.date | 
         raise IngestError(path, "file not found")
     df = _load(path)
     sym = symbol or symbol_from_name(path)
+    guesses: tuple[str, ...] = () if symbol else (
+        f"symbol {sym} taken from the file name (pass --symbol to choose)",)
     oid = df["id"].to_numpy()
     action = df["action"].to_numpy()
     volume = df["volume"].to_numpy()
@@ -188,6 +190,7 @@ def read_order_log(path: str | Path, symbol: str | None = None, date: dt.date | 
             extra={"book_complete": False, "book_note": "order log without an initial snapshot: orders resting "
                    "before its first line are missing from the book until they change or leave",
                    "unknown_order_removals": int(anomalies[0])},
+            guesses=guesses,
         ))
     return sorted(out, key=lambda d: d.date)
 

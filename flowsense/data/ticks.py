@@ -247,6 +247,7 @@ class _Source:
         self.path = path
         self.frame = frame
         self.text = text  # decoded CSV text (None for Parquet)
+        self.guesses: list[str] = []  # assumptions made while reading, shown in the ingest summary
 
     def error(self, row: int, reason: str) -> IngestError:
         """Error for the 0-based data row ``row``: CSV line (header = line 1) or Parquet row (1-based)."""
@@ -388,6 +389,7 @@ def _size_scale(src: _Source, cols: Sequence[str | None], size_scale: int | None
                 "%s: fractional sizes in %r; storing them in units of 1/%d (size_scale)",
                 src.path, col, FRACTIONAL_SIZE_SCALE,
             )
+            src.guesses.append(f"fractional sizes in {col!r} stored in units of 1e-8")
             return FRACTIONAL_SIZE_SCALE
     return 1
 
@@ -438,8 +440,13 @@ def _sides(src: _Source, cols: Columns) -> pl.Series:
 # ----------------------------------------------------------------------------------------- timestamps
 
 
-def _localize(src: _Source, col: str, naive: pl.Series, tz: str) -> pl.Series:
-    """Naive local datetimes (ns) -> UTC, with DST gap errors and fall-back disambiguation."""
+def _localize(src: _Source, col: str, naive: pl.Series, tz: str | None) -> pl.Series:
+    """Naive local datetimes (ns) -> UTC, with DST gap errors and fall-back disambiguation.
+
+    Without ``tz`` naive times are refused: assuming UTC silently shifts a New York file by 4-5 hours."""
+    if tz is None:
+        raise src.error(0, f"column {col!r} has timestamps without a time zone (e.g. {naive[0]}); say which "
+                           "zone they are in with --tz (e.g. --tz America/New_York, --tz UTC)")
     if tz == "UTC":
         return naive.dt.replace_time_zone("UTC")
     strict = naive.dt.replace_time_zone(tz, ambiguous="null", non_existent="null")
@@ -474,6 +481,7 @@ def _epoch(src: _Source, col: str, values: pl.Series, frac_ns: pl.Series | None)
     unit_of = np.searchsorted(np.array([b for b, _, _ in EPOCH_UNITS[:-1]]), v.astype(np.float64), side="right")
     file_unit = int(np.searchsorted(np.array([b for b, _, _ in EPOCH_UNITS[:-1]]), top, side="right"))
     _, ns_per, unit = EPOCH_UNITS[file_unit]
+    src.guesses.append(f"{col!r} read as epoch {unit} (from the magnitude of its largest value)")
     bad = np.flatnonzero(unit_of != file_unit)
     if bad.size:
         row = int(bad[0])
@@ -487,7 +495,7 @@ def _epoch(src: _Source, col: str, values: pl.Series, frac_ns: pl.Series | None)
     return pl.Series(col, ns).cast(pl.Datetime("ns", "UTC"))
 
 
-def _timestamps(src: _Source, col: str, tz: str) -> pl.Series:
+def _timestamps(src: _Source, col: str, tz: str | None) -> pl.Series:
     _required(src, col)
     s = src.frame[col]
     if isinstance(s.dtype, pl.Datetime):
@@ -556,18 +564,23 @@ def read_ticks(
     path: str | Path,
     symbol: str | None = None,
     date: dt.date | None = None,
-    tz: str = "UTC",
+    tz: str | None = None,
     *,
     size_scale: int | None = None,
 ) -> list[DayTables]:
-    """Read a trades or quotes tick file into one :class:`DayTables` per calendar day in ``tz``."""
+    """Read a trades or quotes tick file into one :class:`DayTables` per calendar day in ``tz``.
+
+    ``tz`` is required when the timestamps are naive (no zone or offset); aware timestamps and epoch
+    numbers are absolute, and without ``tz`` their days are UTC calendar days. Every assumption made
+    (symbol from the file name, epoch unit, size scale, UTC days) is listed in ``DayTables.guesses``."""
     path = Path(path)
     if not path.exists():
         raise IngestError(path, "file not found")
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise IngestError(path, f"unknown time zone {tz!r}") from exc
+    if tz is not None:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise IngestError(path, f"unknown time zone {tz!r}") from exc
     src = _load(path)
     cols = detect_columns(src.frame.columns, path)
     if src.frame.height == 0:
@@ -575,6 +588,8 @@ def read_ticks(
     sym = symbol if symbol is not None else symbol_from_name(path)
     if not sym or not re.search(r"[A-Za-z0-9]", sym):
         raise IngestError(path, "cannot derive a symbol from the file name; pass symbol")
+    if symbol is None:
+        src.guesses.append(f"symbol {sym} taken from the file name (pass --symbol to choose)")
     if cols.symbol is not None and symbol is None:
         distinct = src.frame[cols.symbol].drop_nulls().unique()
         if distinct.len() > 1:
@@ -624,6 +639,10 @@ def read_ticks(
     if scale != 1:
         log.info("%s: sizes stored in units of 1/%d", path, scale)
 
+    naive_days = tz is None
+    tz = tz or "UTC"
+    if naive_days:
+        src.guesses.append("dates are UTC calendar days (pass --tz to split days in another zone)")
     if date is not None:
         local_day = frame["ts"].dt.convert_time_zone(tz).dt.date()
         bad = _first(local_day != date)
@@ -646,7 +665,7 @@ def read_ticks(
             trades = pl.DataFrame(schema=TRADES_SCHEMA)
             book = keyed.select(list(book_schema(1)))
         out.append(DayTables(sym, day, events=events, trades=trades, book=book, sources=(str(path),),
-                             size_scale=scale))
+                             size_scale=scale, guesses=tuple(src.guesses)))
     out.sort(key=lambda d: d.date)
     return out
 
