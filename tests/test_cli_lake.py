@@ -68,7 +68,8 @@ def test_guesses_are_printed_and_recorded(home: Path, tmp_path: Path) -> None:
     if not src.exists():
         pytest.skip(f"real data not present at {src}")
     # the first 2,000 ticks of the real file (its naive times are US/Central, CME Globex)
-    head = b"".join(lzma.open(src).readlines()[:2001])
+    with lzma.open(src) as fh:
+        head = b"".join(fh.readline() for _ in range(2001))
     small = tmp_path / "tick_data.csv"
     small.write_bytes(head)
     res = run("ingest", str(small))
