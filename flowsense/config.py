@@ -1,19 +1,44 @@
 """Runtime settings, read once from the environment into a frozen value object.
 
 ``FLOWSENSE_HOME`` (default ``./.flowsense``) holds every piece of state: the Parquet lake, the DuckDB
-catalog and, later, MLflow and Dagster state. ``FLOWSENSE_PROFILE`` picks the deployment:
+catalog, the Feast repository, MLflow and Dagster state. ``FLOWSENSE_PROFILE`` picks the deployment:
 ``local`` (embedded: files + SQLite) or ``production`` (PostgreSQL, Redis; settings from the environment).
+
+This module is the one place where FlowSense reads environment variables (:func:`env`); everything else
+takes a :class:`Settings` (or an explicit argument). Variables:
+
+* ``FLOWSENSE_HOME``, ``FLOWSENSE_PROFILE``: see above;
+* ``FLOWSENSE_REDIS_URL``: Redis of the production profile (Feast online store, ...), ``host:port[,db=N]``
+  or ``redis://[:password@]host:port[/db]``; default ``127.0.0.1:6379``;
+* ``FLOWSENSE_FEAST_PROJECT``: the Feast project (default ``flowsense``);
+* ``DAGSTER_HOME``: Dagster's instance folder (default ``FLOWSENSE_HOME/dagster``).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flowsense.errors import ConfigError
 
 PROFILES = ("local", "production")
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """Environment variable ``name`` (stripped; unset or blank -> ``default``)."""
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    return value.strip()
+
+
+def profile_from_env() -> str:
+    """``FLOWSENSE_PROFILE`` (default ``local``), validated."""
+    profile = (env("FLOWSENSE_PROFILE") or "local").lower()
+    if profile not in PROFILES:
+        raise ConfigError(f"FLOWSENSE_PROFILE={profile!r} is not one of {', '.join(PROFILES)}")
+    return profile
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +48,8 @@ class Settings:
     # API (flowsense_api): browser origins allowed by CORS (none: closed) and the default per-key rate limit
     api_cors_origins: tuple[str, ...] = ()
     api_rate_limit: float = 100.0
+    redis_url: str | None = field(default_factory=lambda: env("FLOWSENSE_REDIS_URL"))
+    feast_project: str | None = field(default_factory=lambda: env("FLOWSENSE_FEAST_PROJECT"))
 
     @property
     def lake(self) -> Path:
@@ -100,14 +127,30 @@ class Settings:
         default = "celery" if self.profile == "production" else "default"
         return os.environ.get("FLOWSENSE_EXECUTOR", "").strip().lower() or default
 
+    @property
+    def dagster_home(self) -> Path:
+        """``DAGSTER_HOME``, else ``FLOWSENSE_HOME/dagster``."""
+        raw = env("DAGSTER_HOME")
+        return Path(raw).expanduser().resolve() if raw else self.home / "dagster"
+
     @classmethod
-    def from_env(cls, home: str | Path | None = None) -> Settings:
-        raw_home = home if home is not None else os.environ.get("FLOWSENSE_HOME", "./.flowsense")
+    def from_env(cls, home: str | Path | None = None, *, require_home: bool = False) -> Settings:
+        """Settings from the environment; ``home`` overrides ``FLOWSENSE_HOME``.
+
+        ``require_home``: refuse to fall back to ``./.flowsense`` (the production profile never writes into
+        a working directory by accident).
+        """
+        raw_env = os.environ.get("FLOWSENSE_HOME")
+        if home is None and raw_env is not None and not raw_env.strip():
+            raise ConfigError("FLOWSENSE_HOME is set but empty")
+        raw_home = home if home is not None else env("FLOWSENSE_HOME")
+        if raw_home is None:
+            if require_home:
+                raise ConfigError("FLOWSENSE_HOME must be set explicitly in the production profile")
+            raw_home = "./.flowsense"
         if not str(raw_home).strip():
             raise ConfigError("FLOWSENSE_HOME is set but empty")
-        profile = os.environ.get("FLOWSENSE_PROFILE", "local").strip().lower()
-        if profile not in PROFILES:
-            raise ConfigError(f"FLOWSENSE_PROFILE={profile!r} is not one of {', '.join(PROFILES)}")
+        profile = profile_from_env()
         cors = tuple(o.strip() for o in os.environ.get("FLOWSENSE_API_CORS_ORIGINS", "").split(",") if o.strip())
         raw_rate = os.environ.get("FLOWSENSE_API_RATE_LIMIT", "100").strip()
         try:

@@ -1,26 +1,18 @@
-"""Markdown helpers for asset metadata shown in the Dagster UI: tables and embedded pictures."""
+"""Thin wrappers: the domain's renderings (:mod:`flowsense.reporting`) as Dagster metadata values."""
 
 from __future__ import annotations
 
-import base64
-
 import polars as pl
+from dagster import MetadataValue
+
+from flowsense.reporting import md_table, png_md
 
 
-def md_table(df: pl.DataFrame, *, rows: int | None = None, max_cols: int | None = None, digits: int = 6) -> str:
-    """A Markdown table of ``df`` (the first ``rows`` rows and ``max_cols`` columns); floats to ``digits``
-    significant digits, nulls empty."""
-    head = df if rows is None else df.head(rows)
-    cols = head.columns if max_cols is None else head.columns[:max_cols]
-    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in head.select(cols).iter_rows():
-        out.append("| " + " | ".join("" if v is None else f"{v:.{digits}g}" if isinstance(v, float) else str(v)
-                                     for v in row) + " |")
-    if len(cols) < len(head.columns):
-        out.append(f"\n_{len(head.columns) - len(cols)} more columns not shown_")
-    return "\n".join(out)
+def table_md(df: pl.DataFrame, *, rows: int | None = None, max_cols: int | None = None) -> MetadataValue:
+    """``df`` as a Markdown table value."""
+    return MetadataValue.md(md_table(df, rows=rows, max_cols=max_cols))
 
 
-def png_md(png: bytes, alt: str) -> str:
-    """A PNG embedded in Markdown (the Dagster UI renders it inline)."""
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
+def png_value(png: bytes, alt: str) -> MetadataValue:
+    """A PNG embedded in a Markdown value (rendered inline by the UI)."""
+    return MetadataValue.md(png_md(png, alt))

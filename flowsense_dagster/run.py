@@ -52,7 +52,7 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 # ---- environment -----------------------------------------------------------------------------
 def prepare_dagster_home(settings: Settings) -> Path:
     """Set ``DAGSTER_HOME`` (default ``FLOWSENSE_HOME/dagster``) and make sure it has a dagster.yaml."""
-    home = Path(os.environ.get("DAGSTER_HOME") or settings.home / "dagster").expanduser().resolve()
+    home = settings.dagster_home.expanduser().resolve()
     home.mkdir(parents=True, exist_ok=True)
     target = home / "dagster.yaml"
     if not target.exists():
@@ -207,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FlowSenseError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         return 2
-    os.environ["FLOWSENSE_HOME"] = str(settings.home)  # resources bind EnvVar("FLOWSENSE_HOME")
+    os.environ["FLOWSENSE_HOME"] = str(settings.home)  # the code location's resources resolve it at run time
     dagster_home = prepare_dagster_home(settings)
 
     # dagster is imported only now: the definitions read FLOWSENSE_HOME / FLOWSENSE_PROFILE at import
@@ -215,10 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     for category in (dg.PreviewWarning, dg.BetaWarning):
         warnings.filterwarnings("ignore", category=category)
-    from flowsense_dagster.definitions import all_asset_checks, all_assets, defs
+    from flowsense.data.inbox import SourceIndex
+    from flowsense_dagster.definitions import defs
     from flowsense_dagster.partitions import SYMBOLS, date_in_range, symbol_date_partitions, to_partition_key
-    from flowsense_dagster.resources import CatalogResource, LakeResource, resources_for_profile
-    from flowsense_dagster.sources import SourceIndex
+    from flowsense_dagster.resources import CatalogResource, LakeResource
 
     t0 = time.monotonic()
     console.rule("[bold]FlowSense pipeline")
@@ -259,8 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     # (3) materialize, partition by partition
-    resources = resources_for_profile()
-    everything = [*all_assets, *all_asset_checks]
+    resources = defs.resources
+    everything = [*defs.assets, *defs.asset_checks]
     units = plan_units(defs)
     work: list[tuple[Unit, str | None, Partition | None]] = []
     notes: list[str] = []

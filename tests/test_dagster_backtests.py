@@ -18,7 +18,7 @@ from flowsense_dagster.assets.backtests import backtest_day, backtest_report, wa
 from flowsense_dagster.assets.features import feature_tables  # noqa: E402
 from flowsense_dagster.assets.ingestion import raw_ingest  # noqa: E402
 from flowsense_dagster.partitions import SYMBOLS, to_partition_key  # noqa: E402
-from flowsense_dagster.resources import CatalogResource, LakeResource  # noqa: E402
+from flowsense_dagster.resources import resources_for_profile  # noqa: E402
 from tests.conftest import stage_partition  # noqa: E402
 
 
@@ -26,8 +26,7 @@ from tests.conftest import stage_partition  # noqa: E402
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Partition, Any, Any]:
     home = tmp_path_factory.mktemp("fs_home")
     part = stage_partition(home / "inbox", sim_scale=0.3)
-    lake = LakeResource(home=str(home))
-    resources = {"lake": lake, "catalog": CatalogResource(lake=lake)}
+    resources = resources_for_profile("local", home=home)
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(SYMBOLS, [part.symbol])
     with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
@@ -37,15 +36,16 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Partition, Any,
             [raw_ingest, feature_tables, backtest_day, walkforward_day], instance=instance, resources=resources,
             partition_key=to_partition_key(part), raise_on_error=False,
         )
-        aggregate = dg.materialize(
-            [backtest_report], instance=instance, resources=resources, raise_on_error=False,
-            selection=[backtest_report],
+        aggregate = dg.materialize(  # the upstream assets are given for their definitions, not run
+            [raw_ingest, feature_tables, backtest_day, walkforward_day, backtest_report], instance=instance,
+            resources=resources, raise_on_error=False, selection=[backtest_report],
         )
     return home, part, per_day, aggregate
 
 
-def _meta(result: Any, key: str) -> dict[str, Any]:
-    (mat,) = result.asset_materializations_for_node(key)
+def _meta(result: Any, node: str, asset: str | None = None) -> dict[str, Any]:
+    mats = result.asset_materializations_for_node(node)
+    (mat,) = [m for m in mats if asset is None or m.asset_key.path == [asset]]
     return {k: v.value for k, v in mat.metadata.items()}
 
 
@@ -80,7 +80,7 @@ def test_walkforward_is_out_of_sample_with_baselines(run) -> None:
     assert (f["train_end"] <= f["test_start"]).all()
     flat = summary.filter(pl.col("strategy") == "flat")
     assert (flat["total_return"] == 0).all()
-    meta = _meta(per_day, "walkforward_day")
+    meta = _meta(per_day, "walkforward_day", "walkforward_summary")
     assert meta["folds"] == f.height and "ofi_ridge" in meta["out_of_sample_summary"]
 
 

@@ -37,7 +37,7 @@ from flowsense_dagster.assets.features import (  # noqa: E402
 from flowsense_dagster.assets.ingestion import raw_ingest, raw_validation  # noqa: E402
 from flowsense_dagster.assets.serving import feast_online_store  # noqa: E402
 from flowsense_dagster.partitions import SYMBOLS, to_partition_key  # noqa: E402
-from flowsense_dagster.resources import CatalogResource, LakeResource  # noqa: E402
+from flowsense_dagster.resources import resources_for_profile  # noqa: E402
 from tests.conftest import stage_partition  # noqa: E402
 
 N_CHECKS = 9  # features_finite x3, ts_monotonic x4, rows_match_events, labels_disjoint
@@ -47,7 +47,6 @@ N_CHECKS = 9  # features_finite x3, ts_monotonic x4, rows_match_events, labels_d
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Partition, Any]:
     home = tmp_path_factory.mktemp("fs_home")
     part = stage_partition(home / "inbox", sim_scale=0.2)
-    lake = LakeResource(home=str(home))
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(SYMBOLS, [part.symbol])
     with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
@@ -58,7 +57,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Partition, Any]
         result = dg.materialize(
             [raw_ingest, raw_validation, feature_tables, feature_validation, feast_online_store],
             instance=instance,
-            resources={"lake": lake, "catalog": CatalogResource(lake=lake)},
+            resources=resources_for_profile("local", home=home),
             partition_key=to_partition_key(part),
             raise_on_error=False,
         )

@@ -12,10 +12,10 @@ import pytest
 
 dg = pytest.importorskip("dagster")
 
+from flowsense.data.inbox import INDEX_NAME, SourceIndex  # noqa: E402
 from flowsense_dagster.partitions import SYMBOLS  # noqa: E402
 from flowsense_dagster.resources import LakeResource  # noqa: E402
 from flowsense_dagster.sensors.inbox import inbox_sensor  # noqa: E402
-from flowsense_dagster.sources import INDEX_NAME, SourceIndex  # noqa: E402
 from tests.conftest import lobster_zip  # noqa: E402
 
 

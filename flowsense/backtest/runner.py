@@ -85,8 +85,11 @@ def run_partition(
     resample: str = "1m",
     progress: Callable[[float], None] | None = None,
     out_dir: Path | None = None,
+    events: pl.DataFrame | None = None,
+    book: pl.DataFrame | None = None,
 ) -> BacktestRun:
-    """Load the partition, run the engine, compute metrics, write the report."""
+    """Load the partition (unless ``events`` and ``book`` are given), run the engine, compute metrics, write
+    the report."""
     from flowsense.backtest.engine import run_backtest
     from flowsense.backtest.metrics import compute_metrics, jsonable
     from flowsense.backtest.report import write_report
@@ -94,7 +97,8 @@ def run_partition(
     from flowsense.backtest.walkforward import regime_metrics, rolling_vol_regimes
 
     part = Partition(symbol, date)
-    missing = [t for t in ("events", "book") if not lake.exists(t, part)]
+    given = {"events": events, "book": book}
+    missing = [t for t in ("events", "book") if given[t] is None and not lake.exists(t, part)]
     if missing:
         have = [p.key for p in lake.partitions("events") if p.symbol == symbol][:5]
         hint = f" (ingested for {symbol}: {', '.join(have)})" if have else ""
@@ -104,8 +108,8 @@ def run_partition(
         )
     if strategy not in STRATEGIES:
         raise FlowSenseError(f"unknown strategy {strategy!r}; built-in strategies: {', '.join(STRATEGIES)}")
-    events = lake.read("events", part)
-    book = lake.read("book", part)
+    events = lake.read("events", part) if events is None else events
+    book = lake.read("book", part) if book is None else book
     strat = STRATEGIES[strategy](**params)
     res = run_backtest(events, book, strat, config, progress=progress)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import os
 import re
 import warnings
 from collections.abc import Iterator, Sequence
@@ -33,7 +32,7 @@ from feast.infra.online_stores.redis import RedisOnlineStoreConfig
 from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
 from feast.repo_config import RegistryConfig
 
-from flowsense.config import Settings
+from flowsense.config import Settings, env
 from flowsense.errors import ConfigError
 from flowsense.serving.feast_repo import (
     ENTITY,
@@ -53,7 +52,7 @@ _PROJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
 
 def project_name(project: str | None = None) -> str:
     """``project``, else ``$FLOWSENSE_FEAST_PROJECT``, else ``flowsense`` (validated for Feast)."""
-    name = (project or os.environ.get("FLOWSENSE_FEAST_PROJECT", "") or DEFAULT_PROJECT).strip()
+    name = (project or env("FLOWSENSE_FEAST_PROJECT") or DEFAULT_PROJECT).strip()
     if not _PROJECT_RE.match(name):
         raise ConfigError(f"Feast project {name!r} must be alphanumeric/underscores, not starting with '_'")
     return name
@@ -64,7 +63,7 @@ def redis_connection_string(url: str | None = None) -> str:
 
     Accepts Feast's own ``host:port[,db=N,password=..,ssl=true]`` or a ``redis[s]://`` URL.
     """
-    raw = (url or os.environ.get("FLOWSENSE_REDIS_URL", "") or DEFAULT_REDIS).strip()
+    raw = (url or env("FLOWSENSE_REDIS_URL") or DEFAULT_REDIS).strip()
     if "://" not in raw:
         return raw
     u = urlparse(raw)
@@ -83,17 +82,29 @@ def redis_connection_string(url: str | None = None) -> str:
     return ",".join(parts)
 
 
-def repo_config(settings: Settings, *, project: str | None = None, redis_url: str | None = None) -> RepoConfig:
-    """The ``RepoConfig`` of ``settings`` (paths under ``FLOWSENSE_HOME``; online store by profile)."""
+def repo_config(
+    settings: Settings,
+    *,
+    project: str | None = None,
+    redis_url: str | None = None,
+    online_store: str | None = None,
+) -> RepoConfig:
+    """The ``RepoConfig`` of ``settings`` (paths under ``FLOWSENSE_HOME``).
+
+    ``online_store``: ``"sqlite"`` or ``"redis"``; default by profile (``redis`` for ``production``).
+    """
     base = feast_dir(settings)
     base.mkdir(parents=True, exist_ok=True)
+    kind = online_store or ("redis" if settings.profile == "production" else "sqlite")
+    if kind not in ("sqlite", "redis"):
+        raise ConfigError(f"Feast online store {kind!r} must be 'sqlite' or 'redis'")
     online: Any
-    if settings.profile == "production":
-        online = RedisOnlineStoreConfig(connection_string=redis_connection_string(redis_url))
+    if kind == "redis":
+        online = RedisOnlineStoreConfig(connection_string=redis_connection_string(redis_url or settings.redis_url))
     else:
         online = SqliteOnlineStoreConfig(path=str(base / "online.db"))
     return RepoConfig(
-        project=project_name(project),
+        project=project_name(project or settings.feast_project),
         provider="local",
         registry=RegistryConfig(
             registry_type="file", path=str(base / "registry.db"), cache_ttl_seconds=REGISTRY_CACHE_TTL_S
@@ -105,9 +116,15 @@ def repo_config(settings: Settings, *, project: str | None = None, redis_url: st
     )
 
 
-def feature_store(settings: Settings, *, project: str | None = None, redis_url: str | None = None) -> FeatureStore:
+def feature_store(
+    settings: Settings,
+    *,
+    project: str | None = None,
+    redis_url: str | None = None,
+    online_store: str | None = None,
+) -> FeatureStore:
     """A ``FeatureStore`` for ``settings`` (cheap; reuse one per process for online reads)."""
-    config = repo_config(settings, project=project, redis_url=redis_url)
+    config = repo_config(settings, project=project, redis_url=redis_url, online_store=online_store)
     return FeatureStore(config=config, repo_path=str(config.repo_path))
 
 

@@ -1,7 +1,7 @@
-"""Assets, one module per pipeline stage (``ingestion``, later ``features``, ``backtests`` ...).
+"""Assets, one module per pipeline stage (``ingestion``, ``features``, ``serving``, ``backtests``).
 
-Every module in this package is loaded by :mod:`flowsense_dagster.definitions` (assets, asset checks,
-sensors and schedules found at module level), so a new stage only needs a new module here. Symbol x day
-assets should use :data:`flowsense_dagster.partitions.symbol_date_partitions` and depend on the raw assets
-with ``deps=["raw_events", ...]`` and read the lake through the ``lake`` resource.
+Each module exposes ``defs = dg.Definitions(assets=[...], asset_checks=[...])``;
+:mod:`flowsense_dagster.definitions` merges them explicitly. Symbol x day assets use
+:data:`flowsense_dagster.partitions.symbol_date_partitions`, take their upstream tables as parameters and
+return Polars frames, stored by the ``lake_io_manager`` (:mod:`flowsense_dagster.resources.io_manager`).
 """

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import polars as pl
 from dagster import (
     AssetCheckExecutionContext,
@@ -27,10 +28,11 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetIn,
     AssetKey,
-    AssetSpec,
-    MaterializeResult,
+    AssetOut,
     MetadataValue,
+    Output,
     PreviewWarning,
     TableColumn,
     TableSchema,
@@ -40,17 +42,18 @@ from dagster import (
 
 from flowsense.config import Settings
 from flowsense.data.lake import Partition
-from flowsense.features import LABELS_TABLE, TICK_TABLE, bar_table, compute_partition
+from flowsense.features import DEFAULT_CLOCKS, LABELS_TABLE, TICK_TABLE, bar_table, compute_day
 from flowsense.features.plots import day_plot
 from flowsense.features.registry import describe
 from flowsense.serving import export_partition
 from flowsense.serving.quality import Gate, feature_columns, partition_gates
-from flowsense_dagster.metadata import md_table, png_md
+from flowsense_dagster.metadata import png_value, table_md
 from flowsense_dagster.partitions import symbol_date_partitions, to_lake_partition
-from flowsense_dagster.resources import LakeResource
+from flowsense_dagster.resources import LAKE_IO_MANAGER, LakeResource
+from flowsense_dagster.resources.io_manager import TABLE_KEY
 
 FEATURES_GROUP = "features"
-CLOCKS: tuple[str, ...] = ("1s", "1min")
+CLOCKS: tuple[str, ...] = tuple(DEFAULT_CLOCKS)  # one output asset per clock (and a Feast view each)
 BAR_TABLES: tuple[str, ...] = tuple(bar_table(c) for c in CLOCKS)
 FEATURE_ASSETS: tuple[str, ...] = (TICK_TABLE, *BAR_TABLES, LABELS_TABLE)  # asset name == lake table
 PLOT_TABLE = "features_1s"
@@ -80,19 +83,17 @@ _CHECK_DESCRIPTIONS = {
 }
 
 
-def _specs() -> list[AssetSpec]:
-    # built in a function: a module-level list of specs would be loaded as extra assets
-    return [
-        AssetSpec(
-            name,
-            deps=["raw_book"] if name == LABELS_TABLE else list(RAW_DEPS),
+def _outs() -> dict[str, AssetOut]:
+    return {
+        name: AssetOut(
             group_name=FEATURES_GROUP,
             description=_DESCRIPTIONS[name],
             kinds={"parquet", "polars"},
-            metadata={"lake_table": name},
+            metadata={TABLE_KEY: name},
+            io_manager_key=LAKE_IO_MANAGER,
         )
         for name in FEATURE_ASSETS
-    ]
+    }
 
 
 def plot_path(settings: Settings, part: Partition) -> Path:
@@ -111,14 +112,12 @@ def _column_schema(df: pl.DataFrame, table: str) -> TableSchema:
     return TableSchema(columns=cols)
 
 
-def _metadata(df: pl.DataFrame, table: str, lake_path: Path) -> dict[str, Any]:
+def _metadata(df: pl.DataFrame, table: str) -> dict[str, Any]:
     n_feat = 0 if table == LABELS_TABLE else len(feature_columns(df))
-    meta: dict[str, Any] = {
-        "dagster/partition_row_count": df.height,
+    meta: dict[str, Any] = {  # the lake IO manager adds lake_path and dagster/partition_row_count
         "rows": df.height,
         "columns": df.width,
-        "lake_path": MetadataValue.path(str(lake_path)),
-        "preview": MetadataValue.md(md_table(df, rows=PREVIEW_ROWS, max_cols=10)),
+        "preview": table_md(df, rows=PREVIEW_ROWS, max_cols=10),
         "dagster/column_schema": _column_schema(df, table),
     }
     if table == LABELS_TABLE:
@@ -133,33 +132,43 @@ def _metadata(df: pl.DataFrame, table: str, lake_path: Path) -> dict[str, Any]:
 
 def _plot_metadata(path: Path, title: str) -> dict[str, Any]:
     return {
-        "plot": MetadataValue.md(png_md(path.read_bytes(), title)),
+        "plot": png_value(path.read_bytes(), title),
         "plot_path": MetadataValue.path(str(path)),
     }
 
 
 @multi_asset(
     name="feature_tables",
-    specs=_specs(),
+    outs=_outs(),
+    ins={name: AssetIn(name, input_manager_key=LAKE_IO_MANAGER) for name in RAW_DEPS},
+    internal_asset_deps={
+        name: {AssetKey("raw_book")} if name == LABELS_TABLE else {AssetKey(d) for d in RAW_DEPS}
+        for name in FEATURE_ASSETS
+    },
     partitions_def=symbol_date_partitions,
     description="Compute the partition's feature tables and labels (one pass) and export the Feast sources.",
 )
-def feature_tables(context: AssetExecutionContext, lake: LakeResource) -> Iterator[MaterializeResult]:
+def feature_tables(
+    context: AssetExecutionContext,
+    lake: LakeResource,
+    raw_events: pl.DataFrame,
+    raw_book: pl.DataFrame,
+    raw_trades: pl.DataFrame | None,
+) -> Iterator[Output[pl.DataFrame]]:
     part = to_lake_partition(context.partition_key)
     settings = lake.settings()
-    the_lake = lake.lake()
-    tables = compute_partition(the_lake, part, clocks=CLOCKS)
-    exported = export_partition(settings, part, tables, lake=the_lake)
+    tables = compute_day(raw_book, raw_events, raw_trades, clocks=CLOCKS)
+    exported = export_partition(settings, part, tables, lake=lake.lake())
     plot = day_plot(tables[PLOT_TABLE], plot_path(settings, part))
     context.log.info(f"{part.key}: " + ", ".join(f"{t} {df.height} rows" for t, df in tables.items()))
     for name in FEATURE_ASSETS:
         df = tables[name]
-        meta = _metadata(df, name, the_lake.path(name, part))
+        meta = _metadata(df, name)
         if name in exported:
             meta["feast_source"] = MetadataValue.path(str(exported[name]))
         if name == PLOT_TABLE:
             meta.update(_plot_metadata(plot, f"{part.symbol} {part.date} {name}"))
-        yield MaterializeResult(asset_key=name, metadata=meta)
+        yield Output(df, output_name=name, metadata=meta)
 
 
 def _check_specs() -> list[AssetCheckSpec]:
@@ -206,3 +215,6 @@ def feature_validation(context: AssetCheckExecutionContext, lake: LakeResource) 
     part = to_lake_partition(context.op_execution_context.partition_key)
     for gate in partition_gates(lake.lake(), part, BAR_TABLES):
         yield gate_result(gate)
+
+
+defs = dg.Definitions(assets=[feature_tables], asset_checks=[feature_validation])

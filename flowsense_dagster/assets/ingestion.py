@@ -2,7 +2,7 @@
 
 The three tables of a partition come from one read of one raw file and are written to the lake together,
 atomically (:func:`flowsense.data.ingest.ingest_file`), so they are one ``@multi_asset``. The partition's
-raw file is found through the inbox source index (:mod:`flowsense_dagster.sources`).
+raw file is found through the inbox source index (:mod:`flowsense.data.inbox`).
 
 The checks read the partition's validation sidecar (``lake/_validation/...``) written by the ingest and
 turn each count into one check, with the severity of :data:`flowsense.data.validate.SEVERITY`: ``error``
@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import polars as pl
 from dagster import (
     AssetCheckExecutionContext,
@@ -37,12 +38,15 @@ from dagster import (
 from flowsense.data.ingest import IngestResult, ingest_file
 from flowsense.data.lake import Lake, Partition
 from flowsense.data.validate import SEVERITY
-from flowsense_dagster.metadata import md_table
+from flowsense_dagster.metadata import table_md
 from flowsense_dagster.partitions import symbol_date_partitions, to_lake_partition
 from flowsense_dagster.resources import CatalogResource, LakeResource
+from flowsense_dagster.resources.io_manager import OPTIONAL_KEY, TABLE_KEY
 
 INGESTION_GROUP = "ingestion"
 RAW_ASSETS = {"events": "raw_events", "book": "raw_book", "trades": "raw_trades"}  # lake table -> asset
+RAW_KEYS = tuple(AssetKey(name) for name in RAW_ASSETS.values())
+OPTIONAL_RAW = ("trades",)  # a source may have no trades (downstream inputs get None)
 PREVIEW_ROWS = 5
 
 # which raw asset each validation count is about
@@ -78,14 +82,15 @@ _DESCRIPTIONS = {
 
 
 def _raw_specs() -> list[AssetSpec]:
-    # built in a function: a module-level list of specs would be loaded as extra assets
+    # written by the ingest (one atomic commit of the three tables); downstream assets read them through
+    # the lake IO manager (input_manager_key), which finds the table in the metadata
     return [
         AssetSpec(
             name,
             group_name=INGESTION_GROUP,
             description=_DESCRIPTIONS[name],
             kinds={"parquet", "polars"},
-            metadata={"lake_table": table},
+            metadata={TABLE_KEY: table, **({OPTIONAL_KEY: True} if table in OPTIONAL_RAW else {})},
         )
         for table, name in RAW_ASSETS.items()
     ]
@@ -114,7 +119,7 @@ def _asset_metadata(
     rows = {"events": report.events, "book": report.book_rows, "trades": report.trades}[table]
     meta["dagster/partition_row_count"] = rows
     meta["rows"] = rows
-    meta["preview"] = MetadataValue.md(md_table(df, rows=PREVIEW_ROWS, max_cols=12))
+    meta["preview"] = table_md(df, rows=PREVIEW_ROWS, max_cols=12)
     return meta
 
 
@@ -232,3 +237,6 @@ def evaluate_report(report: dict[str, Any] | None, part: Partition) -> list[Asse
 def raw_validation(context: AssetCheckExecutionContext, lake: LakeResource) -> Iterator[AssetCheckResult]:
     part = to_lake_partition(context.op_execution_context.partition_key)
     yield from evaluate_report(lake.lake().read_report(part), part)
+
+
+defs = dg.Definitions(assets=[raw_ingest], asset_checks=[raw_validation])

@@ -10,27 +10,28 @@ store in the same run as the new partition's features. A run:
    overwrite, so a window ending at an old close would roll newer values back);
 4. reads the partition's symbol back online as an example.
 
-The online store follows ``FLOWSENSE_PROFILE``: SQLite under ``FLOWSENSE_HOME/feast`` (local) or Redis
-``FLOWSENSE_REDIS_URL`` (production); see :mod:`flowsense.serving.store`.
+The store comes from the ``feast`` resource, whose online store differs per profile: SQLite under
+``FLOWSENSE_HOME/feast`` (local) or Redis ``FLOWSENSE_REDIS_URL`` (production); see
+:mod:`flowsense_dagster.resources`.
 """
 
 import datetime as dt
 import math
 from typing import Any
 
+import dagster as dg
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from flowsense.serving import (
     VIEWS,
     apply,
-    feature_store,
     latest_ts,
     materialize,
     online_features,
     sync_sources,
 )
 from flowsense_dagster.partitions import symbol_date_partitions, to_lake_partition
-from flowsense_dagster.resources import LakeResource
+from flowsense_dagster.resources import FeastResource
 
 SERVING_GROUP = "serving"
 EXAMPLE_FEATURES = ("features_1s:mid_close", "features_1s:ofi_int", "features_1s:vpin", "features_1min:rv_20")
@@ -49,11 +50,11 @@ def _json_row(row: dict[str, Any]) -> dict[str, Any]:
     kinds={"feast"},
     description="Apply the Feast repository and materialize the latest bar features into the online store.",
 )
-def feast_online_store(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+def feast_online_store(context: AssetExecutionContext, feast: FeastResource) -> MaterializeResult:
     part = to_lake_partition(context.partition_key)
-    settings = lake.settings()
-    synced = sync_sources(settings, lake.lake())
-    store = feature_store(settings)
+    settings = feast.settings()
+    synced = sync_sources(settings, feast.lake.lake())
+    store = feast.store()
     apply(settings, store=store)
     start = dt.datetime.combine(part.date, dt.time(), tzinfo=dt.UTC)
     end = latest_ts(settings) or start + dt.timedelta(days=1)
@@ -78,3 +79,6 @@ def feast_online_store(context: AssetExecutionContext, lake: LakeResource) -> Ma
     if summary.skipped:
         meta["views_without_sources"] = MetadataValue.json(summary.skipped)
     return MaterializeResult(metadata=meta)
+
+
+defs = dg.Definitions(assets=[feast_online_store])

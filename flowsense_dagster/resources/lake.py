@@ -6,15 +6,16 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from flowsense.config import Settings
+from flowsense.data.inbox import SourceIndex
 from flowsense.data.lake import Lake
-from flowsense_dagster.sources import SourceIndex
 
 
 class LakeResource(ConfigurableResource):
     """The FlowSense home directory and what lives in it.
 
-    ``home`` is normally bound to ``EnvVar("FLOWSENSE_HOME")`` (see :func:`resources_for_profile`); left
-    empty it falls back to ``FLOWSENSE_HOME`` at run time, then ``./.flowsense``.
+    ``home`` is set per profile by :func:`flowsense_dagster.resources.resources_for_profile`; left empty it
+    is resolved when a run starts, through :meth:`flowsense.config.Settings.from_env` (``FLOWSENSE_HOME``,
+    else ``./.flowsense``).
     """
 
     home: str | None = Field(

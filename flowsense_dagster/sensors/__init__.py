@@ -1,7 +1,1 @@
-"""Sensors of the code location (every ``SensorDefinition`` in this package is loaded)."""
-
-from __future__ import annotations
-
-from flowsense_dagster.sensors.inbox import inbox_sensor
-
-__all__ = ["inbox_sensor"]
+"""Sensors of the code location, one module each exposing ``defs`` (merged in ``definitions.py``)."""

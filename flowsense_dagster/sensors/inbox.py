@@ -18,6 +18,7 @@ The cursor is JSON ``{relative path: [mtime_ns, size]}`` of the files already ha
 import json
 from pathlib import Path
 
+import dagster as dg
 from dagster import (
     AssetKey,
     AssetRecordsFilter,
@@ -28,8 +29,10 @@ from dagster import (
     sensor,
 )
 
+from flowsense.data.inbox import SourceEntry, SourceIndex
 from flowsense.data.ingest import sha256
 from flowsense.data.lake import Partition
+from flowsense_dagster.jobs import all_assets_job
 from flowsense_dagster.partitions import (
     SYMBOLS,
     date_in_range,
@@ -38,9 +41,7 @@ from flowsense_dagster.partitions import (
     to_partition_key,
 )
 from flowsense_dagster.resources import LakeResource
-from flowsense_dagster.sources import SourceEntry, SourceIndex
 
-ALL_ASSETS_JOB = "all_assets_job"
 SOURCE_TAG = "flowsense/source"
 
 
@@ -133,7 +134,7 @@ def evaluate_inbox(
 
 @sensor(
     name="inbox_sensor",
-    job_name=ALL_ASSETS_JOB,
+    job=all_assets_job,
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
     description="Watches FLOWSENSE_HOME/inbox and requests a run per new symbol x day partition.",
@@ -152,3 +153,6 @@ def inbox_sensor(context: SensorEvaluationContext, lake: LakeResource) -> Sensor
         dynamic_partitions_requests=[symbol_partitions.build_add_request(symbols)] if symbols else [],
         cursor=new_cursor,
     )
+
+
+defs = dg.Definitions(sensors=[inbox_sensor])

@@ -15,7 +15,7 @@ malformed) are kept with their error, so they are reported once and not re-read 
 
 When several files hold the same partition (for example the LOBSTER level-1 and level-10 zips of one day),
 the deepest book wins, then the newest file, then the path. The index is rebuilt by the inbox sensor and by
-the raw-data assets; it is a cache: deleting it only costs a rescan.
+the raw-data assets (Dagster) and usable from any caller; it is a cache: deleting it only costs a rescan.
 """
 
 from __future__ import annotations
