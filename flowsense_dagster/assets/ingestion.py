@@ -157,6 +157,9 @@ def raw_ingest(
     result = matching[0]
     report_sidecar = the_lake.read_report(part) or {}
     sha = str(report_sidecar.get("source_sha256", ""))
+    # content hash of the partition's raw tables, the data version of all three raw assets: a re-ingest that
+    # changes it makes every downstream asset of the partition stale in Dagster (and the lake drops them)
+    version = result.version or the_lake.version(part)
     try:
         catalog.refresh()
     except Exception as exc:  # the data is in the lake; a busy catalog must not fail the ingest
@@ -164,14 +167,19 @@ def raw_ingest(
     problems = {**result.report.problems("error"), **result.report.problems("warn")}
     if problems:
         context.log.warning(f"{part.key}: validation found {problems}")
-    extra: dict[str, Any] = {"inbox_entry": entry.path}
+    extra: dict[str, Any] = {"inbox_entry": entry.path, "partition_version": version or ""}
+    if result.previous_version and result.previous_version != version:
+        extra["previous_version"] = result.previous_version
+    if result.invalidated:
+        extra["invalidated_derived_tables"] = MetadataValue.json(list(result.invalidated))
+        context.log.info(f"{part.key}: re-ingested with new content; removed derived {list(result.invalidated)}")
     if others:
         extra["other_sources"] = MetadataValue.json(others)
     for table, name in RAW_ASSETS.items():
         yield MaterializeResult(
             asset_key=name,
             metadata=_asset_metadata(table, result, the_lake, source, sha, extra),
-            data_version=DataVersion(f"{sha[:16]}:{table}") if sha else None,
+            data_version=DataVersion(version) if version else None,
         )
 
 

@@ -17,6 +17,12 @@ Loading:
   (``diagonal_relaxed``); an empty frame when there are none. An upstream asset outside the job's
   definitions (no partitions known) reads every partition of its table in the lake.
 
+Versions: the lake records, for every derived partition, the input version it was computed from
+(:meth:`flowsense.data.lake.Lake.version`, a content hash of the partition's raw tables). The IO manager
+reads that version when a run first loads an input of the partition and writes the outputs with it, so a
+partition re-ingested while the run computed is refused (:class:`flowsense.errors.StaleInputsError`)
+instead of being stored under the new version.
+
 The raw tables are written by the ingest itself (three tables of a partition in one atomic commit), not
 through this IO manager; it only reads them.
 """
@@ -25,6 +31,7 @@ from typing import Any
 
 import polars as pl
 from dagster import ConfigurableIOManager, InputContext, MetadataValue, OutputContext
+from pydantic import PrivateAttr
 
 from flowsense.data.lake import Lake, Partition
 from flowsense_dagster.partitions import to_lake_partition
@@ -52,6 +59,11 @@ class LakeIOManager(ConfigurableIOManager):
     """Stores symbol x date asset outputs (Polars frames) as lake partitions and loads them back."""
 
     lake: LakeResource
+    _versions: dict[str, str | None] = PrivateAttr(default_factory=dict)  # partition key -> version at load
+
+    def _note_version(self, lake: Lake, part: Partition) -> None:
+        if part.key not in self._versions:
+            self._versions[part.key] = lake.version(part)
 
     def handle_output(self, context: OutputContext, obj: pl.DataFrame) -> None:
         table = lake_table(context.asset_key, context.definition_metadata)
@@ -63,7 +75,7 @@ class LakeIOManager(ConfigurableIOManager):
                 "unpartitioned asset must return a MaterializeResult (and write its files itself)"
             )
         part = to_lake_partition(context.asset_partition_key)
-        path = self.lake.lake().write_derived(table, part, obj)
+        path = self.lake.lake().write_derived(table, part, obj, inputs_version=self._versions.get(part.key))
         context.add_output_metadata(
             {
                 "lake_table": table,
@@ -84,6 +96,7 @@ class LakeIOManager(ConfigurableIOManager):
         if union:
             return read_union(lake, table, parts)
         (part,) = parts
+        self._note_version(lake, part)
         if not lake.exists(table, part):
             if meta.get(OPTIONAL_KEY):
                 return None
