@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from dagster import (
     DailyPartitionsDefinition,
@@ -21,6 +22,9 @@ from dagster import (
 )
 
 from flowsense.data.lake import Partition
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance as DynamicPartitionsStore
 
 SYMBOLS = "symbols"
 DATE_DIM = "date"
@@ -73,3 +77,12 @@ def new_symbols(symbols: Iterable[str], registered: Iterable[str]) -> list[str]:
     """Symbols not yet registered as dynamic partitions, sorted and de-duplicated."""
     known = set(registered)
     return sorted({s for s in symbols if s not in known})
+
+
+def register_partitions(instance: DynamicPartitionsStore, parts: Iterable[Partition]) -> list[str]:
+    """Register the symbols of ``parts`` that ``instance`` does not know yet; returns them."""
+    parts = list(parts)
+    symbols = new_symbols((p.symbol for p in parts), instance.get_dynamic_partitions(SYMBOLS))
+    if symbols:
+        instance.add_dynamic_partitions(SYMBOLS, symbols)
+    return symbols

@@ -431,7 +431,6 @@ def storage_kind(instance: Any) -> str:
 def demo_partitions(instance: Any, settings: Any, symbols: Sequence[str], days: int) -> list[str]:
     """Simulate the demo's days into the inbox if it is empty; register them; their partition keys."""
     from flowsense.data.inbox import scan_inbox
-
     from flowsense_dagster.partitions import register_partitions, to_partition_key
     from flowsense_dagster.run import simulate_into
 

@@ -230,3 +230,23 @@ class SourceIndex:
             for rel, e in sorted(self.entries.items())
             if e.error is not None and (wanted is None or rel in wanted)
         }
+
+
+@dataclass(frozen=True, slots=True)
+class InboxSource:
+    """The file chosen for one partition (the best of those holding it, see :meth:`SourceIndex.source_for`)."""
+
+    partition: Partition
+    entry: SourceEntry
+    path: Path
+
+
+def scan_inbox(root: str | Path) -> list[InboxSource]:
+    """Rescan the inbox under ``root``; one :class:`InboxSource` per partition it holds, sorted."""
+    index = SourceIndex.scan(root)
+    out: list[InboxSource] = []
+    for part in index.partitions():
+        entry = index.source_for(part)
+        if entry is not None:
+            out.append(InboxSource(part, entry, index.path_of(entry)))
+    return out
