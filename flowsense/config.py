@@ -8,7 +8,7 @@ This module is the one place where FlowSense reads environment variables (:func:
 takes a :class:`Settings` (or an explicit argument). Variables:
 
 * ``FLOWSENSE_HOME``, ``FLOWSENSE_PROFILE``: see above;
-* ``FLOWSENSE_REDIS_URL``: Redis of the production profile (Feast online store, ...), ``host:port[,db=N]``
+* ``FLOWSENSE_REDIS_URL``: Redis of the production profile (Feast online store, worker streams), ``host:port``
   or ``redis://[:password@]host:port[/db]``; default ``127.0.0.1:6379``;
 * ``FLOWSENSE_FEAST_PROJECT``: the Feast project (default ``flowsense``);
 * ``DAGSTER_HOME``: Dagster's instance folder (default ``FLOWSENSE_HOME/dagster``).
@@ -48,7 +48,6 @@ class Settings:
     # API (flowsense_api): browser origins allowed by CORS (none: closed) and the default per-key rate limit
     api_cors_origins: tuple[str, ...] = ()
     api_rate_limit: float = 100.0
-    redis_url: str | None = field(default_factory=lambda: env("FLOWSENSE_REDIS_URL"))
     feast_project: str | None = field(default_factory=lambda: env("FLOWSENSE_FEAST_PROJECT"))
 
     @property

@@ -100,7 +100,7 @@ def repo_config(
         raise ConfigError(f"Feast online store {kind!r} must be 'sqlite' or 'redis'")
     online: Any
     if kind == "redis":
-        online = RedisOnlineStoreConfig(connection_string=redis_connection_string(redis_url or settings.redis_url))
+        online = RedisOnlineStoreConfig(connection_string=redis_connection_string(redis_url))
     else:
         online = SqliteOnlineStoreConfig(path=str(base / "online.db"))
     return RepoConfig(

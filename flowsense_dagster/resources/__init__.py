@@ -50,8 +50,6 @@ __all__ = [
     "resources_for_profile",
 ]
 
-DEFAULT_REDIS = "127.0.0.1:6379"
-
 
 def current_profile() -> str:
     """``FLOWSENSE_PROFILE`` (default ``local``)."""
@@ -78,7 +76,7 @@ def production_resources(home: str | Path | None = None) -> dict[str, Any]:
     """Services: Feast online store and Redis at ``FLOWSENSE_REDIS_URL``; the home must be explicit."""
     settings = Settings.from_env(home, require_home=True)
     lake = LakeResource(home=str(settings.home))
-    redis_url = settings.redis_url or DEFAULT_REDIS
+    redis_url = settings.redis_url
     return {
         "lake": lake,
         "catalog": CatalogResource(lake=lake),
