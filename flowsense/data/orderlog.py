@@ -16,6 +16,8 @@ How the events read:
   partial fill, as Bitstamp sends them); to a larger one -> ``modify`` (size = the new volume);
 * ``deleted`` with volume 0 -> ``execute_visible`` of the rest (the order was filled; size = its remaining
   volume when the order is known, else null), with volume > 0 -> ``delete`` (a cancellation);
+* an event received *after* its order's deletion (the feed delivers some out of order) -> ``none``: it
+  must not bring the order back to life;
 * **trades** are inferred from the executions: price = the resting order's, size = the executed volume,
   aggressor = the opposite side of the resting order. Fills of orders created before the capture are not
   known in size and give no trade row.
@@ -97,17 +99,27 @@ def _load(path: Path) -> pl.DataFrame:
     return df
 
 
-def _classify(oid: np.ndarray, action: np.ndarray, volume: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Per row: event type, event size (null = -1) and the executed volume (0 = no trade)."""
+def _classify(
+    oid: np.ndarray, action: np.ndarray, volume: np.ndarray
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: event type, event size (null = -1), the executed volume (0 = no trade) and whether the row
+    is stale (it arrived after its order's deletion)."""
     n = oid.shape[0]
     types: list[str] = [""] * n
     size = np.full(n, -1, dtype=np.int64)
     executed = np.zeros(n, dtype=np.int64)
     remaining: dict[int, int] = {}
+    gone: set[int] = set()
+    stale = np.zeros(n, dtype=np.bool_)
     for i in range(n):
         o = int(oid[i])
         a = action[i]
         v = int(volume[i])
+        if o in gone:  # an event received after the order's deletion: stale, no book action
+            types[i] = "none"
+            size[i] = v
+            stale[i] = True
+            continue
         if a == "created":
             types[i] = "add"
             size[i] = v
@@ -122,6 +134,7 @@ def _classify(oid: np.ndarray, action: np.ndarray, volume: np.ndarray) -> tuple[
                 size[i] = v
             remaining[o] = v
         else:  # deleted
+            gone.add(o)
             prev = remaining.pop(o, None)
             if v == 0:
                 types[i] = "execute_visible"
@@ -130,12 +143,12 @@ def _classify(oid: np.ndarray, action: np.ndarray, volume: np.ndarray) -> tuple[
             else:
                 types[i] = "delete"
                 size[i] = prev if prev is not None else v
-    return types, size, executed
+    return types, size, executed, stale
 
 
 def read_order_log(path: str | Path, symbol: str | None = None, date: dt.date | None = None) -> list[DayTables]:
     """Read an L3 order log into one :class:`DayTables` per UTC day (events, 10-level book, inferred trades)."""
-    from flowsense.data.dbn import A_ADD, A_CANCEL, A_MODIFY, UNDEF_PRICE, _book_frame, replay_mbo_book
+    from flowsense.data.dbn import A_ADD, A_CANCEL, A_MODIFY, A_NONE, UNDEF_PRICE, _book_frame, replay_mbo_book
     from flowsense.data.ticks import symbol_from_name
 
     path = Path(path)
@@ -149,10 +162,11 @@ def read_order_log(path: str | Path, symbol: str | None = None, date: dt.date | 
     action = df["action"].to_numpy()
     volume = df["volume"].to_numpy()
     side = df["direction"].replace_strict(DIRECTIONS, return_dtype=pl.Int8).to_numpy()
-    types, size, executed = _classify(oid, action, volume)
+    types, size, executed, stale = _classify(oid, action, volume)
 
     # replay: created -> add, changed -> modify (new remaining volume), deleted -> cancel of everything
     codes = np.where(action == "created", A_ADD, np.where(action == "changed", A_MODIFY, A_CANCEL)).astype(np.int8)
+    codes[stale] = A_NONE
     replay_size = np.where(action == "deleted", np.iinfo(np.int64).max // 4, volume).astype(np.int64)
     raw_px = np.round(df["price"].to_numpy() * 1e9).astype(np.int64)
     raw_px[np.isnan(df["price"].to_numpy())] = UNDEF_PRICE
@@ -184,12 +198,16 @@ def read_order_log(path: str | Path, symbol: str | None = None, date: dt.date | 
             "ts", "symbol", "date", "seq", "price", pl.col("__exec").alias("size"),
             (-pl.col("side")).cast(pl.Int8).alias("aggressor_side"),
         ).select(list(TRADES_SCHEMA))
+        t = keyed["ts"].dt.epoch("ns").to_numpy()
+        # like DBN F_LAST: the book is checked at the last row of each receive timestamp (a taker order is
+        # announced, then the resting orders it filled, within the same millisecond)
+        check = pl.Series("book_check", np.append(t[1:] != t[:-1], True) if t.size else t.astype(bool))
         out.append(DayTables(
-            sym, day, events=keyed.select(list(EVENTS_SCHEMA)), trades=trades,
+            sym, day, events=keyed.select(list(EVENTS_SCHEMA)), trades=trades, book_check=check,
             book=keyed.select(list(book_schema(LEVELS))), sources=(str(path),), size_scale=SIZE_SCALE,
             extra={"book_complete": False, "book_note": "order log without an initial snapshot: orders resting "
                    "before its first line are missing from the book until they change or leave",
-                   "unknown_order_removals": int(anomalies[0])},
+                   "unknown_order_removals": int(anomalies[0]), "stale_events": int(stale.sum())},
             guesses=guesses,
         ))
     return sorted(out, key=lambda d: d.date)
