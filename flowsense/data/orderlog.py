@@ -148,7 +148,15 @@ def _classify(
 
 def read_order_log(path: str | Path, symbol: str | None = None, date: dt.date | None = None) -> list[DayTables]:
     """Read an L3 order log into one :class:`DayTables` per UTC day (events, 10-level book, inferred trades)."""
-    from flowsense.data.dbn import A_ADD, A_CANCEL, A_MODIFY, A_NONE, UNDEF_PRICE, _book_frame, replay_mbo_book
+    from flowsense.data.dbn import (
+        A_ADD,
+        A_CANCEL,
+        A_MODIFY,
+        A_NONE,
+        UNDEF_PRICE,
+        _book_frame,
+        replay_mbo_book,
+    )
     from flowsense.data.ticks import symbol_from_name
 
     path = Path(path)
