@@ -159,6 +159,7 @@ class HaltIn(BaseModel):
 class PromoteIn(BaseModel):
     version: int = Field(ge=1, le=10_000_000, description="registry version to point the alias at")
     alias: str = Field("champion", pattern=r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
+    force: bool = Field(False, description="skip the out-of-sample gate (champion only when it beats the champion)")
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -466,12 +467,12 @@ def _routes(app: FastAPI) -> None:
         return {"requested": "resume", "result": out}
 
     @app.post(f"{v1}/admin/models/{{name}}/promote", tags=["admin"], responses=ADMIN_ERRORS,
-              summary="Point an alias (default champion) at a registry version")
+              summary="Promote a registry version: gated by out-of-sample comparison unless force")
     def promote(request: Request, key: Admin, name: Annotated[str, PathParam(pattern=NAME_RE)],
                 body: PromoteIn) -> dict[str, Any]:
         m = state_of(request).models
         return audited(request, key, "promote", {"name": name, **body.model_dump()},
-                       lambda: m.promote(name, str(body.version), body.alias))
+                       lambda: m.promote(name, str(body.version), body.alias, body.force))
 
     @app.get(f"{v1}/admin/audit", tags=["admin"], responses=ADMIN_ERRORS, summary="Audit log, newest first")
     def audit(request: Request, _: Admin, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:

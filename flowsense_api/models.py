@@ -55,7 +55,7 @@ class ModelRegistry:
             out = []
             for rm in self.client().search_registered_models(max_results=1000):
                 latest = max((int(v.version) for v in (rm.latest_versions or [])), default=None)
-                out.append({"name": rm.name, "description": rm.description, "aliases": dict(rm.aliases or {}),
+                out.append({"name": rm.name, "description": rm.description, "aliases": {k: str(v) for k, v in (rm.aliases or {}).items()},
                             "latest_version": latest, "tags": dict(rm.tags or {}),
                             "updated_at_ms": rm.last_updated_timestamp})
             return jsonable(out)
@@ -71,7 +71,7 @@ class ModelRegistry:
             rm = c.get_registered_model(name)
         except MlflowException:
             raise NotFound(f"no registered model {name!r} (see /api/v1/models)") from None
-        aliases = dict(rm.aliases or {})
+        aliases = {k: str(v) for k, v in (rm.aliases or {}).items()}
         by_version: dict[str, list[str]] = {}
         for alias, v in aliases.items():
             by_version.setdefault(str(v), []).append(alias)
@@ -130,26 +130,29 @@ class ModelRegistry:
                 return got
         return None
 
-    def promote(self, name: str, version: str, alias: str = "champion") -> dict[str, Any]:
+    def promote(self, name: str, version: str, alias: str = "champion", force: bool = False) -> dict[str, Any]:
+        """Promote ``version``. Default: the registry's gated promotion (:func:`flowsense.models.registry.promote`:
+        the version becomes challenger, and champion only if it beats the champion out of sample; the decision
+        and its reason are returned and recorded in MLflow). ``force`` (or another alias than champion) points
+        the alias at the version directly."""
         info = self.model(name)
         if not any(str(v["version"]) == str(version) for v in info["versions"]):
             raise NotFound(f"model {name!r} has no version {version!r}")
         previous = info["aliases"].get(alias)
-        done = False
-        try:
+        out: dict[str, Any] = {"name": name, "alias": alias, "version": int(version),
+                               "previous": int(previous) if previous is not None else None}
+        if alias == "champion" and not force:
             from flowsense.models import registry as reg
 
-            fn = getattr(reg, "promote", None)
-            if callable(fn):
-                fn(name, str(version), alias=alias) if alias != "champion" else fn(name, str(version))
-                done = True
-        except ImportError:
-            pass
-        if not done:
+            d = reg.promote(name, str(version), settings=self.settings)
+            out.update(promoted=bool(d.promoted), reason=d.reason, gated=True,
+                       champion=int(version) if d.promoted else out["previous"])
+        else:
             self.client().set_registered_model_alias(name, alias, str(version))
+            out.update(promoted=True, reason="forced by an admin" if force else f"alias {alias} set", gated=False,
+                       champion=int(version) if alias == "champion" else out["previous"])
         self._cache = _TTL(self._cache.ttl_s)
-        return {"name": name, "alias": alias, "version": int(version),
-                "previous": int(previous) if previous is not None else None}
+        return jsonable(out)
 
 
 def _quote(s: str) -> str:

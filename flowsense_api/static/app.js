@@ -59,7 +59,7 @@
     if (v === null || v === undefined) return "–";
     if (typeof v === "number") {
       if (!isFinite(v)) return "–";
-      const d = digits === undefined ? (Math.abs(v) >= 1000 ? 0 : Math.abs(v) >= 1 ? 2 : 4) : digits;
+      const d = digits === undefined ? (Number.isInteger(v) || Math.abs(v) >= 1000 ? 0 : Math.abs(v) >= 1 ? 2 : 4) : digits;
       return v.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
     }
     if (typeof v === "boolean") return v ? "yes" : "no";

@@ -51,7 +51,8 @@
     const tbl = keys.filter(k => k in m).map(k => ({ metric: k, value: m[k] }));
     for (const k of ["n_events", "n_orders", "n_fills", "pnl"]) if (m.engine && k in m.engine) tbl.push({ metric: k, value: m.engine[k] });
     const div = document.createElement("div");
-    FS.table(div, tbl, [["metric", "metric"], ["value", "value", v => FS.fmt(v)]]);
+    const PCT = new Set(["total_return", "max_drawdown", "win_rate", "fill_rate"]);
+    FS.table(div, tbl, [["metric", "metric"], ["value", "value", (v, r) => PCT.has(r.metric) ? FS.pct(v) : FS.fmt(v)]]);
     const links = (m.files || []).map(f => '<a target="_blank" rel="noopener" href="#" data-file="' + FS.esc(f) + '">' + FS.esc(f) + "</a>").join(" · ");
     $("detail").innerHTML = '<p class="dim">params ' + FS.esc(JSON.stringify(m.params || {})) + "</p>" + div.innerHTML + "<p>" + links + "</p>";
     $("detail").querySelectorAll("a[data-file]").forEach(a => { a.onclick = (e) => { e.preventDefault(); openFile(id, a.dataset.file); }; });

@@ -34,14 +34,19 @@
       ["aggressor_side", "aggressor", v => v > 0 ? '<span class="pos">buy</span>' : v < 0 ? '<span class="neg">sell</span>' : "–"]],
       { empty: "no trades" });
   }
+  const SIGNAL_KEYS = ["prob_up", "p_up", "prediction", "proba", "score", "regime", "target", "decision", "action",
+    "risk", "reason", "latency_ms", "latency_us", "tick_to_decision_us", "model_version"];
   function showSignals() {
     const cols = [["ts", "time", v => FS.esc(String(v || "").slice(11, 23))]];
-    const sample = signals[0] || {};
-    for (const k of ["prediction", "proba", "p_up", "score", "signal", "side", "decision", "action", "risk", "reason", "latency_ms", "latency_us"]) {
-      if (k in sample) cols.push([k, k]);
+    const keys = new Set();
+    signals.slice(0, 40).forEach(s => Object.keys(s).forEach(k => { if (k !== "ts" && k !== "ts_ns" && typeof s[k] !== "object") keys.add(k); }));
+    const ordered = SIGNAL_KEYS.filter(k => keys.has(k)).concat([...keys].filter(k => !SIGNAL_KEYS.includes(k)));
+    for (const k of ordered.slice(0, 8)) {
+      cols.push([k, k, (v) => k === "decision" || k === "action"
+        ? '<span class="badge ' + (/reject|refuse|block/i.test(String(v)) ? "bad" : "ok") + '">' + FS.esc(FS.fmt(v)) + "</span>"
+        : FS.esc(typeof v === "number" ? FS.fmt(v, Number.isInteger(v) ? 0 : 3) : FS.fmt(v))]);
     }
-    if (cols.length === 1) for (const k of Object.keys(sample)) if (k !== "ts" && typeof sample[k] !== "object") cols.push([k, k]);
-    FS.table($("signals"), signals.slice(0, 40), cols, { empty: "no signals yet (the worker publishes them per tick)" });
+    FS.table($("signals"), signals.slice(0, 40), cols, { empty: "no signals yet (the worker publishes them per decision)" });
   }
   function latencyOf(d) {
     if (!d) return null;

@@ -24,8 +24,10 @@
     const net = num(p, ["net", "total", "pnl", "net_pnl", "total_pnl"]);
     $("c-pnl").textContent = FS.fmt(net, 2); $("c-pnl").className = "value " + FS.signClass(net);
     $("c-ru").textContent = FS.fmt(num(p, ["realized", "realized_pnl"]), 2) + " / " + FS.fmt(num(p, ["unrealized", "unrealized_pnl"]), 2);
-    const dd = num(p, ["drawdown", "current_drawdown"]), mdd = num(p, ["max_drawdown"]);
-    $("c-dd").textContent = (dd === null ? "–" : FS.fmt(dd, 2)) + (mdd === null ? "" : " (max " + FS.fmt(mdd, 2) + ")");
+    const ts_ = s.trading_state && typeof s.trading_state === "object" ? s.trading_state : {};
+    const dd = num(p, ["drawdown", "current_drawdown"]) ?? num(ts_, ["drawdown"]);
+    const peak = num(ts_, ["peak_equity"]);
+    $("c-dd").textContent = (dd === null ? "–" : FS.pct(dd)) + (peak === null ? "" : " of peak " + FS.fmt(peak, 0));
     const pos = Array.isArray(s.positions) ? s.positions : [];
     const oo = Array.isArray(s.open_orders) ? s.open_orders : [];
     $("c-pos").textContent = pos.length + " / " + oo.length;
@@ -35,7 +37,11 @@
       const reason = s.trading_state && s.trading_state.reason ? ": " + s.trading_state.reason : "";
       alerts.state.push(["halted", "trading is " + st + reason]);
     }
-    for (const a of (s.alerts || (s.trading_state && s.trading_state.alerts) || [])) alerts.state.push(["warn", typeof a === "string" ? a : JSON.stringify(a)]);
+    if (ts_.alert) alerts.state.push(["warn", "drawdown alert: " + FS.pct(ts_.drawdown) + " from the equity peak"]);
+    const w = s.status || {};
+    if (w.running === false) alerts.state.push(["warn", "worker not running" + (w.heartbeat ? " (last heartbeat " + new Date(w.heartbeat * 1000).toISOString() + ")" : "")]);
+    else if (w.running) alerts.state.push(["ok", "worker running: " + (w.symbol || "") + " " + (w.strategy || "") + ", " + FS.fmt(w.ticks) + " ticks"]);
+    if (w.skipped && Object.keys(w.skipped).length) alerts.state.push(["warn", "ticks skipped: " + JSON.stringify(w.skipped)]);
     renderAlerts();
   }
 
@@ -57,8 +63,8 @@
       showSummary(s);
       const eq = await FS.api("/equity");
       const [ts, vs] = equityRows(eq.items);
-      $("eq-title").textContent = "Equity (worker)";
-      showEquity(ts, vs);
+      if (ts.length) { $("eq-title").textContent = "Equity (worker)"; showEquity(ts, vs); }
+      else await backtestEquity("worker has no equity marks yet: ");
       const f = await FS.api("/fills?limit=50");
       FS.table($("fills"), f.items, null, { empty: "no fills yet" });
       return true;
@@ -67,13 +73,18 @@
       throw e;
     }
   }
-  async function loadBacktestFallback() {
+  async function backtestEquity(why) {
     const list = await FS.api("/backtests?limit=1");
-    if (!list.items.length) { $("eq-title").textContent = "Equity (no worker, no backtest yet)"; return; }
+    if (!list.items.length) { $("eq-title").textContent = "Equity (" + why + "no backtest either)"; return null; }
     const b = list.items[0];
     const eq = await FS.api("/backtests/" + encodeURIComponent(b.id) + "/equity?points=2000");
-    $("eq-title").textContent = "Equity — no worker yet: latest backtest " + b.symbol + " " + b.date + " " + b.strategy;
+    $("eq-title").textContent = "Equity (" + why + "latest backtest " + b.symbol + " " + b.date + " " + b.strategy + ")";
     showEquity(eq.t, eq.v);
+    return b;
+  }
+  async function loadBacktestFallback() {
+    const b = await backtestEquity("no worker yet: ");
+    if (!b) return;
     $("c-state").innerHTML = '<span class="badge">no worker</span>';
     $("c-pnl").textContent = FS.fmt(b.pnl, 2); $("c-pnl").className = "value " + FS.signClass(b.pnl);
     $("c-dd").textContent = "max " + FS.pct(b.max_drawdown);

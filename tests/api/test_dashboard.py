@@ -1,0 +1,127 @@
+"""The dashboard in a real browser (Playwright + Debian's Chromium): log in with a key, every page renders
+the real run's data, a live update the worker publishes appears on the Live page, a missing or bad key
+is refused. Screenshots of each page go to $FLOWSENSE_SCREENS (default /work/coord/screens) when that
+folder can be written, else to the test's tmp folder."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowsense.live.state import StateStore
+from tests.api.conftest import SCREENS
+
+CHROMIUM = Path(os.environ.get("FLOWSENSE_CHROMIUM", "/usr/bin/chromium"))
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Any:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    try:
+        SCREENS.mkdir(parents=True, exist_ok=True)
+        probe = SCREENS / ".probe"
+        probe.write_text("")
+        probe.unlink()
+        return SCREENS
+    except OSError:
+        return tmp_path_factory.mktemp("screens")
+
+
+def test_missing_or_bad_key_is_refused(api: Any, browser: Any) -> None:
+    page = browser.new_page()
+    page.goto(f"{api.url}/dashboard/overview.html")
+    page.wait_for_url("**/dashboard/index.html?next=*")
+    page.fill("#key", "fsk_000000000000_not-a-key")
+    page.click("#submit")
+    page.wait_for_selector("#msg:has-text('refused')")
+    assert "invalid or revoked" in page.inner_text("#msg")
+    status = page.evaluate("fetch('/api/v1/state').then(r => r.status)")
+    assert status == 401
+    page.close()
+
+
+def test_pages_render_the_real_run_and_live_updates(api: Any, browser: Any, keys: dict[str, str], shots: Path,
+                                                    real_settings: Any) -> None:
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{api.url}/dashboard/")
+    page.wait_for_selector("#key")
+    page.fill("#key", keys["admin"])
+    page.click("#submit")
+    page.wait_for_url("**/dashboard/overview.html")
+
+    # overview: state card, equity chart drawn, positions, alerts
+    page.wait_for_selector("#c-state .badge")
+    page.wait_for_selector("#equity canvas")
+    page.wait_for_selector("#eq-title:has-text('Equity (')")
+    page.wait_for_selector("#alerts li")
+    assert page.inner_text("#key-id").startswith("key ")
+    time.sleep(0.3)
+    page.screenshot(path=str(shots / "overview.png"), full_page=True)
+
+    # live: ladder from the book, then a book update published by the worker's store appears
+    page.click("#nav-live")
+    page.wait_for_url("**/live.html")
+    page.wait_for_selector("#ladder td.ask")
+    page.wait_for_selector("#ws-status:has-text('live: on')")
+    store = StateStore(real_settings.worker_state)
+    store.publish("book", "AAA", {"ts": 1_704_229_199_000_000_000, "seq": 10**7, "bid": [123.45, 123.44],
+                                  "bid_size": [777.0, 5.0], "ask": [123.47, 123.5], "ask_size": [888.0, 9.0]})
+    store.publish("signals", "AAA", {"prob_up": 0.61, "regime": 1, "target": 100, "decision": "accept"})
+    page.wait_for_selector("#ladder td.bid:has-text('123.45')", timeout=10_000)
+    page.wait_for_selector("#signals td:has-text('0.61')", timeout=10_000)
+    assert "777" in page.inner_text("#ladder")
+    page.wait_for_selector("#trades td")
+    time.sleep(0.3)
+    page.screenshot(path=str(shots / "live.png"), full_page=True)
+
+    # backtests: list, a report, a comparison, walk-forward vs baselines
+    page.click("#nav-backtests")
+    page.wait_for_url("**/backtests.html")
+    page.wait_for_selector("#list tbody tr.clickable")
+    n_runs = len(list(real_settings.reports.rglob("metrics.json")))
+    assert page.locator("#list tbody tr.clickable").count() == min(n_runs, 25)
+    page.wait_for_selector("#detail td:has-text('sharpe')")
+    boxes = page.locator("#list input[type=checkbox]")
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    page.click("#compare")
+    page.wait_for_selector("#comparison tbody tr:nth-child(2)")
+    page.wait_for_selector("#wf td:has-text('buy_and_hold')")
+    assert page.locator("#wf .badge:has-text('baseline')").count() >= 3
+    time.sleep(0.3)
+    page.screenshot(path=str(shots / "backtests.png"), full_page=True)
+
+    # models: registry, champion/challenger, evaluation vs baselines
+    page.click("#nav-models")
+    page.wait_for_url("**/models.html")
+    page.wait_for_selector("#models td:has-text('flowsense-logit_ofi')")
+    page.wait_for_selector("#cc .badge.champion")
+    page.wait_for_selector("#eval td:has-text('baseline')")
+    page.wait_for_selector("#versions button[data-v]")
+    time.sleep(0.3)
+    page.screenshot(path=str(shots / "models.png"), full_page=True)
+
+    # log out: the pages refuse again
+    page.click("#logout")
+    page.wait_for_url("**/index.html")
+    page.goto(f"{api.url}/dashboard/models.html")
+    page.wait_for_url("**/index.html?next=*")
+    assert not errors, errors
+    ctx.close()
