@@ -72,3 +72,43 @@ def test_inlined_constants_agree_with_the_library() -> None:
     from flowsense.data.lake import RAW_TABLES
 
     assert partitions.RAW_TABLES == RAW_TABLES
+
+
+def test_ingest_of_a_lobster_file_starts_no_jit(tmp_path: Path) -> None:
+    """``flowsense ingest`` of a LOBSTER day needs no Numba (nor the DBN reader, SciPy or rich's help)."""
+    from tests.conftest import lobster_zip
+
+    src = lobster_zip("GOOG", 1)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "FLOWSENSE_HOME": str(tmp_path / "home")}
+    res = subprocess.run([sys.executable, "-c", PROBE, "ingest", str(src)], capture_output=True, text=True,
+                         env=env, cwd=REPO, timeout=120, check=False)
+    mods = set(json.loads(res.stderr.strip().splitlines()[-1]))
+    assert "polars" in mods and (tmp_path / "home" / "lake" / "events" / "symbol=GOOG").exists(), res.stdout
+    assert not {"numba", "scipy", "flowsense.data.dbn", "rich.markdown"} & mods
+
+
+def test_numpy_transition_count_equals_the_loop() -> None:
+    """The vectorized count (small books) and the compiled loop (large ones) agree, mismatches included."""
+    import numpy as np
+
+    from flowsense.data import validate as V
+
+    rng = np.random.default_rng(7)
+    n, levels = 3_000, 3
+    book = np.full((n, 4 * levels), np.nan)
+    for lv in range(levels):  # a plausible book: asks above bids, some empty deep levels
+        book[:, 4 * lv] = 100.0 + 0.01 * (lv + 1) + 0.01 * rng.integers(0, 3, n)
+        book[:, 4 * lv + 1] = rng.integers(1, 5, n) * 100
+        book[:, 4 * lv + 2] = 100.0 - 0.01 * lv - 0.01 * rng.integers(0, 3, n)
+        book[:, 4 * lv + 3] = rng.integers(1, 5, n) * 100
+    book[rng.choice(n, 300), 4 * (levels - 1)] = np.nan
+    kind = rng.integers(-1, 2, n)
+    side = np.where(rng.random(n) < 0.5, 1, -1)
+    price = np.where(side == 1, book[:, 2], book[:, 0]) + 0.01 * rng.integers(-1, 2, n)
+    price[rng.choice(n, 50)] = np.nan
+    size = rng.integers(0, 5, n).astype(np.float64) * 100
+    expected = V._transition_loop(kind, side, price, size, book)  # the plain Python reference
+    assert expected > 100
+    assert V._transition_numpy(kind, side, price, size, book) == expected
+    assert V._transition_numpy(kind, side, price, size, np.asfortranarray(book), chunk=257) == expected
+    assert V._numba_loop()(kind, side, price, size, book) == expected

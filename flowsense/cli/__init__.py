@@ -18,6 +18,7 @@ included):
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 from typing import Any
@@ -61,8 +62,8 @@ class GuardedGroup(TyperGroup):
             print_error(exc)
             raise typer.Exit(2) from None
         except OSError as exc:
-            if os.environ.get("FLOWSENSE_DEBUG"):
-                raise
+            if os.environ.get("FLOWSENSE_DEBUG") or exc.errno == errno.EPIPE:
+                raise  # a closed pipe (``| head``): typer exits quietly
             print_error(describe_os_error(exc, _home()))
             raise typer.Exit(2) from None
 

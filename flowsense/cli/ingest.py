@@ -98,11 +98,11 @@ def register(app: typer.Typer) -> None:
 
                 doing(f"ingesting {path}; {_written(results)}")
                 try:
-                    if is_definition_file(path, fmt):
+                    kind = fmt or detect_format(path)  # first: a LOBSTER zip never loads the DBN reader
+                    if kind == "dbn" and is_definition_file(path, kind):
                         instruments += ingest_definitions(path, lake, symbol=symbol)
                         bar.advance(task)
                         continue
-                    kind = fmt or detect_format(path)
                     if tz is not None and kind != "ticks":
                         print_note(f"{path}: --tz is ignored for {kind} files (their times are absolute or "
                                    "defined by the format)")
