@@ -1,11 +1,16 @@
 """Partitions shared by every symbol x day asset (raw data, features, labels, per-day backtests).
 
-* ``symbol``: dynamic (``symbols``); the inbox sensor and ``flowsense_dagster.run`` register new symbols.
-* ``date``: daily, from 2012-01-01 (the LOBSTER samples are 2012-06-21) up to tomorrow (UTC).
+Both dimensions are dynamic: only the symbols and the days that exist in the inbox are partitions (no
+empty calendar since 2012 that shows every asset "0% filled"). The inbox sensor, ``python -m
+flowsense_dagster.run`` and the production stack register them with :func:`register_partitions`:
+
+* ``symbol``: dynamic partitions ``symbols``;
+* ``date``: dynamic partitions ``dates`` (``YYYY-MM-DD``).
 
 Dagster orders the dimensions of a :class:`MultiPartitionKey` by name, so its string form is
 ``YYYY-MM-DD|SYMBOL``; :attr:`flowsense.data.lake.Partition.key` is ``SYMBOL|YYYY-MM-DD``. Always convert
-through :func:`to_lake_partition` / :func:`to_partition_key`, never by splitting strings by hand.
+through :func:`to_lake_partition` / :func:`to_partition_key`, never by splitting strings by hand. The grid
+is the cross product of the two (a symbol without data on a registered day shows as missing).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from dagster import (
-    DailyPartitionsDefinition,
+    AddDynamicPartitionsRequest,
     DynamicPartitionsDefinition,
     MultiPartitionKey,
     MultiPartitionsDefinition,
@@ -24,15 +29,15 @@ from dagster import (
 from flowsense.data.lake import Partition
 
 if TYPE_CHECKING:
-    from dagster import DagsterInstance as DynamicPartitionsStore
+    from dagster import DagsterInstance
 
 SYMBOLS = "symbols"
+DATES = "dates"
 DATE_DIM = "date"
 SYMBOL_DIM = "symbol"
-START_DATE = "2012-01-01"
 
 symbol_partitions = DynamicPartitionsDefinition(name=SYMBOLS)
-date_partitions = DailyPartitionsDefinition(start_date=START_DATE, end_offset=1)
+date_partitions = DynamicPartitionsDefinition(name=DATES)
 symbol_date_partitions = MultiPartitionsDefinition({DATE_DIM: date_partitions, SYMBOL_DIM: symbol_partitions})
 
 
@@ -67,22 +72,35 @@ def to_partition_key(part: Partition) -> MultiPartitionKey:
     return MultiPartitionKey({DATE_DIM: part.date.isoformat(), SYMBOL_DIM: part.symbol})
 
 
-def date_in_range(day: dt.date) -> bool:
-    """Whether ``day`` is a valid key of the date dimension right now."""
-    keys = date_partitions.get_partition_keys()
-    return bool(keys) and keys[0] <= day.isoformat() <= keys[-1]
-
-
 def new_symbols(symbols: Iterable[str], registered: Iterable[str]) -> list[str]:
     """Symbols not yet registered as dynamic partitions, sorted and de-duplicated."""
     known = set(registered)
     return sorted({s for s in symbols if s not in known})
 
 
-def register_partitions(instance: DynamicPartitionsStore, parts: Iterable[Partition]) -> list[str]:
-    """Register the symbols of ``parts`` that ``instance`` does not know yet; returns them."""
+def new_dates(dates: Iterable[dt.date], registered: Iterable[str]) -> list[str]:
+    """Days (``YYYY-MM-DD``) not yet registered as dynamic partitions, sorted and de-duplicated."""
+    known = set(registered)
+    return sorted({d.isoformat() for d in dates} - known)
+
+
+def partition_requests(instance: DagsterInstance, parts: Iterable[Partition]) -> list[AddDynamicPartitionsRequest]:
+    """The dynamic partition requests (symbols, dates) that make every partition of ``parts`` exist."""
     parts = list(parts)
+    out = []
     symbols = new_symbols((p.symbol for p in parts), instance.get_dynamic_partitions(SYMBOLS))
     if symbols:
-        instance.add_dynamic_partitions(SYMBOLS, symbols)
-    return symbols
+        out.append(symbol_partitions.build_add_request(symbols))
+    dates = new_dates((p.date for p in parts), instance.get_dynamic_partitions(DATES))
+    if dates:
+        out.append(date_partitions.build_add_request(dates))
+    return out
+
+
+def register_partitions(instance: DagsterInstance, parts: Iterable[Partition]) -> list[str]:
+    """Register the symbols and days of ``parts`` that ``instance`` does not know yet; returns them."""
+    added: list[str] = []
+    for req in partition_requests(instance, parts):
+        instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+        added += list(req.partition_keys)
+    return added

@@ -1,7 +1,7 @@
 """``python -m flowsense_dagster.run``: the whole pipeline, once, recorded in a persistent Dagster instance.
 
 1. Unless ``--no-simulate``: simulate LOBSTER sample days (default AAA, BBB, CCC x 2 days) into the inbox.
-2. Scan the inbox (source index) and register the symbols as dynamic partitions.
+2. Scan the inbox (source index) and register its symbols and days as dynamic partitions.
 3. Materialize every asset of the code location (``flowsense_dagster.definitions.defs``) for every
    partition found in the inbox, partition by partition (raw data, checks and whatever other modules add
    under ``flowsense_dagster/assets``), with a progress bar. Assets with another partitions definition
@@ -217,7 +217,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.filterwarnings("ignore", category=category)
     from flowsense.data.inbox import SourceIndex
     from flowsense_dagster.definitions import defs
-    from flowsense_dagster.partitions import SYMBOLS, date_in_range, symbol_date_partitions, to_partition_key
+    from flowsense_dagster.partitions import (
+        DATES,
+        SYMBOLS,
+        register_partitions,
+        symbol_date_partitions,
+        to_partition_key,
+    )
     from flowsense_dagster.resources import CatalogResource, LakeResource
 
     t0 = time.monotonic()
@@ -237,10 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     index = SourceIndex.scan(settings.inbox)
     for rel, problem in index.errors().items():
         err.print(f"[yellow]skipped[/] {rel}: {problem}", highlight=False)
-    partitions = [p for p in index.partitions() if date_in_range(p.date)]
-    for p in index.partitions():
-        if not date_in_range(p.date):
-            err.print(f"[yellow]skipped[/] {p.key}: date outside the partitions", highlight=False)
+    partitions = index.partitions()
     if not partitions:
         err.print(
             f"[bold red]error:[/] no raw files in {settings.inbox}. Drop LOBSTER zips (SYMBOL_YYYY-MM-DD_LEVEL.zip) "
@@ -249,13 +252,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     instance = dg.DagsterInstance.get()
-    registered = set(instance.get_dynamic_partitions(SYMBOLS))
-    new = sorted({p.symbol for p in partitions} - registered)
-    if new:
-        instance.add_dynamic_partitions(SYMBOLS, new)
+    register_partitions(instance, partitions)
     console.print(
         f"inbox: {len(index.entries)} file(s), {len(partitions)} partition(s); "
-        f"symbols registered: {', '.join(sorted(registered | set(new)))}"
+        f"symbols registered: {', '.join(sorted(instance.get_dynamic_partitions(SYMBOLS)))}; "
+        f"days: {', '.join(sorted(instance.get_dynamic_partitions(DATES)))}"
     )
 
     # (3) materialize, partition by partition

@@ -17,7 +17,7 @@ from flowsense.data.lake import Lake, Partition  # noqa: E402
 from flowsense_dagster.assets.backtests import backtest_day, backtest_report, walkforward_day  # noqa: E402
 from flowsense_dagster.assets.features import feature_tables  # noqa: E402
 from flowsense_dagster.assets.ingestion import raw_ingest  # noqa: E402
-from flowsense_dagster.partitions import SYMBOLS, to_partition_key  # noqa: E402
+from flowsense_dagster.partitions import register_partitions, to_partition_key  # noqa: E402
 from flowsense_dagster.resources import resources_for_profile  # noqa: E402
 from tests.conftest import stage_partition  # noqa: E402
 
@@ -28,7 +28,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Partition, Any,
     part = stage_partition(home / "inbox", sim_scale=0.3)
     resources = resources_for_profile("local", home=home)
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(SYMBOLS, [part.symbol])
+    register_partitions(instance, [part])
     with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
         mp.setenv("FLOWSENSE_HOME", str(home))
         warnings.simplefilter("ignore")

@@ -36,7 +36,7 @@ from flowsense_dagster.assets.features import (  # noqa: E402
 )
 from flowsense_dagster.assets.ingestion import raw_ingest, raw_validation  # noqa: E402
 from flowsense_dagster.assets.serving import feast_online_store  # noqa: E402
-from flowsense_dagster.partitions import SYMBOLS, to_partition_key  # noqa: E402
+from flowsense_dagster.partitions import register_partitions, to_partition_key  # noqa: E402
 from flowsense_dagster.resources import resources_for_profile  # noqa: E402
 from tests.conftest import stage_partition  # noqa: E402
 
@@ -48,7 +48,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Partition, Any]
     home = tmp_path_factory.mktemp("fs_home")
     part = stage_partition(home / "inbox", sim_scale=0.2)
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(SYMBOLS, [part.symbol])
+    register_partitions(instance, [part])
     with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
         mp.setenv("FLOWSENSE_HOME", str(home))
         mp.setenv("FLOWSENSE_PROFILE", "local")

@@ -19,7 +19,7 @@ from flowsense.data.lake import Lake, Partition  # noqa: E402
 from flowsense.data.validate import SEVERITY  # noqa: E402
 from flowsense_dagster.assets.ingestion import raw_ingest, raw_validation  # noqa: E402
 from flowsense_dagster.partitions import (  # noqa: E402
-    SYMBOLS,
+    register_partitions,
     symbol_date_partitions,
     to_lake_partition,
     to_partition_key,
@@ -46,7 +46,7 @@ def _resources(home: Path) -> dict[str, Any]:
 
 def _materialize(home: Path, part: Partition) -> Any:
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(SYMBOLS, [part.symbol])
+    register_partitions(instance, [part])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return dg.materialize(
@@ -180,9 +180,16 @@ def test_partition_key_helpers() -> None:
     assert to_lake_partition(part.key) == part
     with pytest.raises(ValueError):
         to_lake_partition("GOOG")
+    # dates are dynamic: only the days registered (by the sensor / run) exist, no empty calendar
     dates = symbol_date_partitions.get_partitions_def_for_dimension("date")
-    assert dates.has_partition_key("2012-06-21")
-    assert dates.has_partition_key("2024-01-02")
+    instance = dg.DagsterInstance.ephemeral()
+    assert not dates.has_partition_key("2012-06-21", dynamic_partitions_store=instance)
+    register_partitions(instance, [part, Partition("AAA", dt.date(2024, 1, 2))])
+    assert dates.has_partition_key("2012-06-21", dynamic_partitions_store=instance)
+    assert dates.has_partition_key("2024-01-02", dynamic_partitions_store=instance)
+    assert symbol_date_partitions.get_partition_keys(dynamic_partitions_store=instance) == [
+        "2012-06-21|AAA", "2012-06-21|GOOG", "2024-01-02|AAA", "2024-01-02|GOOG",
+    ]  # fmt: skip
 
 
 def test_definitions_load() -> None:

@@ -21,7 +21,7 @@ pytest.importorskip("dagster_postgres")
 
 from flowsense.data.lake import Partition  # noqa: E402
 from flowsense_dagster.assets.ingestion import raw_ingest, raw_validation  # noqa: E402
-from flowsense_dagster.partitions import SYMBOLS, to_partition_key  # noqa: E402
+from flowsense_dagster.partitions import SYMBOLS, register_partitions, to_partition_key  # noqa: E402
 from flowsense_dagster.resources import CatalogResource, LakeResource  # noqa: E402
 
 pytestmark = [pytest.mark.postgres, pytest.mark.real_data]
@@ -84,7 +84,7 @@ def test_runs_and_events_are_stored_in_postgres(
         instance = dg.DagsterInstance.from_config(str(dagster_home))
         try:
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-            instance.add_dynamic_partitions(SYMBOLS, ["GOOG"])
+            register_partitions(instance, [part])
             result = dg.materialize(
                 [raw_ingest, raw_validation],
                 instance=instance,

@@ -13,7 +13,7 @@ import pytest
 dg = pytest.importorskip("dagster")
 
 from flowsense.data.inbox import INDEX_NAME, SourceIndex  # noqa: E402
-from flowsense_dagster.partitions import SYMBOLS  # noqa: E402
+from flowsense_dagster.partitions import DATES, SYMBOLS  # noqa: E402
 from flowsense_dagster.resources import LakeResource  # noqa: E402
 from flowsense_dagster.sensors.inbox import inbox_sensor  # noqa: E402
 from tests.conftest import lobster_zip  # noqa: E402
@@ -50,8 +50,10 @@ def _keys(result: Any) -> list[str]:
     return sorted(str(r.partition_key) for r in result.run_requests or [])
 
 
-def _added(result: Any) -> list[str]:
-    return sorted(k for r in result.dynamic_partitions_requests or [] for k in r.partition_keys)
+def _added(result: Any, name: str = SYMBOLS) -> list[str]:
+    return sorted(
+        k for r in result.dynamic_partitions_requests or [] if r.partitions_def_name == name for k in r.partition_keys
+    )
 
 
 def test_first_tick_requests_new_partitions_then_nothing(home: Path) -> None:
@@ -66,7 +68,8 @@ def test_first_tick_requests_new_partitions_then_nothing(home: Path) -> None:
     assert _added(first) == ["AMZN", "GOOG"]
     assert all(r.partition_key.keys_by_dimension["date"] == "2012-06-21" for r in first.run_requests)
     assert len({r.run_key for r in first.run_requests}) == 2
-    assert {r.partitions_def_name for r in first.dynamic_partitions_requests} == {SYMBOLS}
+    assert {r.partitions_def_name for r in first.dynamic_partitions_requests} == {SYMBOLS, DATES}
+    assert _added(first, DATES) == ["2012-06-21"]  # only the days that exist are date partitions
     assert set(json.loads(t.cursor)) == {
         "LOBSTER_SampleFile_GOOG_2012-06-21_1.zip",
         "sub/LOBSTER_SampleFile_AMZN_2012-06-21_1.zip",
@@ -83,6 +86,7 @@ def test_first_tick_requests_new_partitions_then_nothing(home: Path) -> None:
     third = t.tick()
     assert _keys(third) == ["2012-06-21|AAPL"]
     assert _added(third) == ["AAPL"]
+    assert _added(third, DATES) == []  # the day is known
 
     # another depth of a known partition: the partition is requested again (the deepest book wins),
     # but no symbol is added

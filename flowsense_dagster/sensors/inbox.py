@@ -5,7 +5,7 @@ then for every file that is new or changed since the cursor:
 
 * unknown or malformed files are logged once and skipped (they never fail the tick);
 * a LOBSTER CSV half whose partner has not arrived yet is left out of the cursor, to be seen again;
-* the partitions it holds are collected; new symbols are registered as dynamic partitions, and one run is
+* the partitions it holds are collected; new symbols and days are registered as dynamic partitions, and one run is
   requested per partition (``all_assets_job``: the raw assets, their checks and every symbol x day asset
   downstream), keyed by the source file's identity so that nothing is requested twice for the same file.
 
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import dagster as dg
 from dagster import (
+    AddDynamicPartitionsRequest,
     AssetKey,
     AssetRecordsFilter,
     DefaultSensorStatus,
@@ -33,13 +34,7 @@ from flowsense.data.inbox import SourceEntry, SourceIndex
 from flowsense.data.ingest import sha256
 from flowsense.data.lake import Partition
 from flowsense_dagster.jobs import all_assets_job
-from flowsense_dagster.partitions import (
-    SYMBOLS,
-    date_in_range,
-    new_symbols,
-    symbol_partitions,
-    to_partition_key,
-)
+from flowsense_dagster.partitions import partition_requests, to_partition_key
 from flowsense_dagster.resources import LakeResource
 
 SOURCE_TAG = "flowsense/source"
@@ -79,8 +74,8 @@ def _already_materialized(context: SensorEvaluationContext, part: Partition, sou
 
 def evaluate_inbox(
     context: SensorEvaluationContext, lake: LakeResource
-) -> tuple[list[RunRequest], list[str], dict[str, list[int]], list[str]]:
-    """The sensor's logic: (run requests, new symbols, new cursor, skipped files with reasons)."""
+) -> tuple[list[RunRequest], list[AddDynamicPartitionsRequest], dict[str, list[int]], list[str]]:
+    """The sensor's logic: (run requests, new symbols/dates to register, new cursor, skipped files)."""
     inbox = lake.inbox_path
     previous = _load_cursor(context.cursor)
     index = SourceIndex.scan(inbox)
@@ -103,11 +98,6 @@ def evaluate_inbox(
     wanted: dict[str, Partition] = {}
     for entry in changed.values():
         for part in entry.lake_partitions:
-            if not date_in_range(part.date):
-                msg = f"{entry.path}: {part.key} is outside the date partitions; skipped"
-                context.log.warning(msg)
-                skipped.append(msg)
-                continue
             wanted[part.key] = part
 
     requests: list[RunRequest] = []
@@ -127,9 +117,7 @@ def evaluate_inbox(
                 tags={SOURCE_TAG: source.path},
             )
         )
-    registered = context.instance.get_dynamic_partitions(SYMBOLS)
-    symbols = new_symbols((wanted[k].symbol for k in wanted), registered)
-    return requests, symbols, cursor, skipped
+    return requests, partition_requests(context.instance, wanted.values()), cursor, skipped
 
 
 @sensor(
@@ -140,19 +128,16 @@ def evaluate_inbox(
     description="Watches FLOWSENSE_HOME/inbox and requests a run per new symbol x day partition.",
 )
 def inbox_sensor(context: SensorEvaluationContext, lake: LakeResource) -> SensorResult:
-    requests, symbols, cursor, skipped = evaluate_inbox(context, lake)
+    requests, registrations, cursor, skipped = evaluate_inbox(context, lake)
     new_cursor = json.dumps(cursor, sort_keys=True, separators=(",", ":"))
-    if not requests and not symbols:
+    if not requests and not registrations:
         reason = f"no new raw files in {lake.inbox_path}"
         if skipped:
             reason += f" ({len(skipped)} skipped: " + "; ".join(skipped[:3]) + ")"
         return SensorResult(skip_reason=reason, cursor=new_cursor)
-    context.log.info(f"requesting {len(requests)} partition run(s); new symbols: {symbols or 'none'}")
-    return SensorResult(
-        run_requests=requests,
-        dynamic_partitions_requests=[symbol_partitions.build_add_request(symbols)] if symbols else [],
-        cursor=new_cursor,
-    )
+    added = {r.partitions_def_name: list(r.partition_keys) for r in registrations}
+    context.log.info(f"requesting {len(requests)} partition run(s); new partitions: {added or 'none'}")
+    return SensorResult(run_requests=requests, dynamic_partitions_requests=registrations, cursor=new_cursor)
 
 
 defs = dg.Definitions(sensors=[inbox_sensor])
