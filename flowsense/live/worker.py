@@ -143,6 +143,8 @@ class Worker:
             if self.resumed:
                 s.set_meta("restarts", str(int(m.get("restarts", "0") or 0) + 1))
         self.session = m["session"]
+        if hasattr(self.broker, "session"):
+            self.broker.session = self.session
         self.session_done = m.get("session_done") == "1"
         self.watermark = m.get("last_stream_id") if self.resumed else None
         self._overrides = [tuple(x) for x in json.loads(m.get("state_overrides") or "[]")]
@@ -159,6 +161,8 @@ class Worker:
     def begin_recovery(self) -> None:
         self.recovering = True
         self._t_recovery = _now()
+        if hasattr(self.broker, "recovering"):
+            self.broker.recovering = True
 
     def end_recovery(self) -> dict[str, Any]:
         """Reconcile what the replay rebuilt with the store; then apply the persisted trading state."""
@@ -171,12 +175,16 @@ class Worker:
                   "fills": int(m.get("wm_fills") or 0)}
         got = {"position": rebuilt["position"], "orders": self.broker.n_orders, "fills": self.broker.n_fills}
         report = {"ticks_replayed": self.n, "watermark": self.watermark, "stored": stored, "rebuilt": got}
-        for k in ("position", "orders", "fills"):
+        deterministic = getattr(self.broker, "deterministic", True)
+        for k in ("position", "orders", "fills") if deterministic else ():
             if stored[k] != got[k]:
                 raise ReconciliationError(f"{self.store.location}: {k} {stored[k]} committed at {self.watermark} "
                                           f"but {got[k]} rebuilt from the stream up to it")
         if hasattr(self.broker, "reconcile"):
             report["broker"] = self.broker.reconcile(self.store, self.session)
+        if not deterministic:  # orders of the warm-up never went out: what is open is what the broker says
+            self.open_orders = {oid: [o["side"], o["leaves"]] for oid, o in self.broker.orders.items()
+                                if not o["status"].is_done}
         state, reason = self.persisted_state
         if state != self.risk.state:
             # the operator changed the state while the worker was down (e.g. `worker resume`): it takes
@@ -353,12 +361,12 @@ class Worker:
         if dec.ok:
             req = dec.request
             row.update(size=int(req.size), status="new")
-            if self.recovering:
+            if self.recovering and getattr(broker, "deterministic", True):
                 if cid not in self._known_cids:
                     raise ReconciliationError(
                         f"{self.store.location}: replay regenerated order {cid}, which the store does not have "
                         f"(the stream up to {self.watermark} and the state disagree)")
-            else:
+            elif not self.recovering:
                 # a client order id written ahead by a previous run is not written again (the broker's
                 # submit is idempotent on it: the IB broker skips an orderRef it already knows)
                 if cid not in self._known_cids:
@@ -466,7 +474,7 @@ class Worker:
         fills = []
         for f in self.broker.new_fills():
             cid = f"{self.session}-{f['order_id']}"
-            fills.append({"fill_id": f"{cid}:{f['fill_no']}", "client_order_id": cid, "symbol": self.symbol,
+            fills.append({"fill_id": f.get("fill_id") or f"{cid}:{f['fill_no']}", "client_order_id": cid, "symbol": self.symbol,
                           "ts": f["ts"], "side": f["side"], "price": f["price"], "size": f["size"], "fee": f["fee"],
                           "liquidity": f["liquidity"], "slippage": f["slippage"], "book_price": f["book_price"],
                           "tick_seq": int(self.cols.book["seq"][max(self.next_step - 1, 0)]),
@@ -598,12 +606,16 @@ class Worker:
                        "size": o["size"], "status": o["status"], "filled": o["filled"], "avg_price": o["avg_price"],
                        "fees": o["fees"], "ts_done": o["ts_done"], "reason": o["reason"],
                        "model_version": o["model_version"]} for o in sent]
-        fill_rows = sorted(({"fill_no": int(f["fill_id"].rsplit(":", 1)[1]), "ts": f["ts"],
+        def fill_no(fid: str, k: int) -> int:
+            tail = fid.rsplit(":", 1)[-1]
+            return int(tail) if ":" in fid and tail.isdigit() else k + 1  # IB: execIds, in store order
+
+        fill_rows = sorted(({"fill_no": fill_no(f["fill_id"], k), "ts": f["ts"],
                              "order_id": oid(f["client_order_id"]),
                              "client_order_id": f["client_order_id"], "side": f["side"], "price": f["price"],
                              "size": f["size"], "fee": f["fee"], "liquidity": f["liquidity"],
                              "slippage": f["slippage"], "book_price": f["book_price"],
-                             "model_version": f["model_version"]} for f in fills),
+                             "model_version": f["model_version"]} for k, f in enumerate(fills)),
                            key=lambda f: f["fill_no"])
         return {
             "symbol": self.symbol, "date": self.config.date, "strategy": self.config.strategy,
