@@ -260,7 +260,7 @@ def test_data_latency_is_deterministic_given_seed() -> None:
 
 
 def test_registry_and_config_defaults() -> None:
-    assert set(STRATEGIES) == {"buy_and_hold", "ofi_threshold", "market_maker"}
+    assert set(STRATEGIES) == {"buy_and_hold", "ofi_threshold", "market_maker", "model_signal"}
     c = BacktestConfig()
     assert c.initial_cash == 1_000_000.0 and isinstance(c.queue, RiskAverseQueue)
     assert c.latency == ConstantLatency(1_000_000, 1_000_000, 1_000_000)

@@ -111,6 +111,9 @@ def run_partition(
     events = lake.read("events", part) if events is None else events
     book = lake.read("book", part) if book is None else book
     strat = STRATEGIES[strategy](**params)
+    prepare = getattr(strat, "prepare", None)
+    if callable(prepare):  # a strategy that needs the day before the replay (model_signal: its predictions)
+        strat = prepare(lake=lake, symbol=symbol, date=date, events=events, book=book)
     res = run_backtest(events, book, strat, config, progress=progress)
 
     equity = res.equity

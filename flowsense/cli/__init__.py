@@ -80,7 +80,7 @@ app = typer.Typer(
 )
 
 COMMAND_MODULES = ("ingest", "simulate", "catalog", "partitions", "demo", "features", "backtest", "api", "worker",
-                   "publish")
+                   "publish", "train", "models", "evaluate")
 
 for _name in COMMAND_MODULES:
     try:

@@ -33,9 +33,12 @@ import io
 import json
 import logging
 import math
+import os
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
+from contextlib import redirect_stderr
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +65,7 @@ class RegistryError(FlowSenseError):
 
 # ---- connection ----------------------------------------------------------------------------------
 def _quiet() -> None:
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no tqdm bars in CLI output
     for name in ("alembic", "mlflow", "mlflow.store", "mlflow.tracking", "mlflow.models"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
@@ -501,10 +505,12 @@ def log_version(
             buf = io.BytesIO()
             oos.write_parquet(buf)
             _log_bytes(buf.getvalue(), OOS_ARTIFACT)
-        flavor, model_uri, flavor_tags = _log_native(model, name, manifest)
+        with warnings.catch_warnings(), redirect_stderr(io.StringIO()):  # "Successfully registered ..." etc.
+            warnings.simplefilter("ignore")
+            flavor, model_uri, flavor_tags = _log_native(model, name, manifest)
+            mv = mlflow.register_model(model_uri, name, await_registration_for=0)
         tags.update(flavor_tags)
         tags["flavor"] = flavor
-        mv = mlflow.register_model(model_uri, name, await_registration_for=0)
         run_id = run.info.run_id
     for k, v in tags.items():
         c.set_model_version_tag(name, mv.version, k, v)
@@ -682,7 +688,14 @@ def registered_models(settings: Settings | None = None) -> list[str]:
 def versions(name: str, settings: Settings | None = None) -> list[VersionInfo]:
     """Every version of ``name``, newest first, with its aliases."""
     c = client(settings)
-    rm = c.get_registered_model(model_name(name))
+    from mlflow.exceptions import MlflowException
+
+    try:
+        rm = c.get_registered_model(model_name(name))
+    except MlflowException as exc:
+        known = registered_models(settings)
+        raise RegistryError(f"{model_name(name)} is not registered"
+                            + (f"; registered: {', '.join(known)}" if known else "; run `flowsense train` first")) from exc
     alias_of: dict[str, list[str]] = {}
     for alias, v in (rm.aliases or {}).items():
         alias_of.setdefault(str(v), []).append(alias)
@@ -820,7 +833,7 @@ def promote(name: str, version: str, *, alpha: float = 0.05, min_events: int = 1
                 promoted = False
                 reason = (f"not better: accuracy {comparison.acc_challenger:.4f} vs {comparison.acc_champion:.4f}"
                           f" on {comparison.n} common events, McNemar p={comparison.p_value:.3g} (alpha {alpha})")
-    if champ_v != version:
+    if champ_v is not None and champ_v != version:
         c.set_registered_model_alias(name, CHALLENGER, version)
     now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
     exp = experiment_id(PROMOTIONS_EXPERIMENT, settings)

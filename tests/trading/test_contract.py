@@ -87,7 +87,7 @@ def test_configs_frozen_hashable_round_trip_and_files(tmp_path: Path) -> None:
     assert imp == BuyAndHold(size=7)
     with pytest.raises(ConfigError, match="cannot import strategy_path"):
         StrategyConfig.from_dict({"strategy_path": "no.such.module:X"})
-    assert set(strategy_configs()) == {"buy_and_hold", "ofi_threshold", "market_maker"}
+    assert set(strategy_configs()) == {"buy_and_hold", "ofi_threshold", "market_maker", "model_signal"}
 
 
 def test_each_create_gives_independent_state() -> None:

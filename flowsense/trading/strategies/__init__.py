@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flowsense.trading.strategies.buy_and_hold import BuyAndHold, BuyAndHoldStrategy
 from flowsense.trading.strategies.market_maker import MarketMaker, MarketMakerStrategy
+from flowsense.trading.strategies.model_signal import ModelSignal, ModelSignalStrategy
 from flowsense.trading.strategies.ofi_threshold import OfiThreshold, OfiThresholdStrategy
 from flowsense.trading.strategy import StrategyConfig
 
@@ -16,7 +17,8 @@ STRATEGY_CONFIGS: dict[str, type[StrategyConfig]] = {
     "buy_and_hold": BuyAndHold,
     "ofi_threshold": OfiThreshold,
     "market_maker": MarketMaker,
+    "model_signal": ModelSignal,  # needs prepare() before the replay (the backtest runner calls it)
 }
 
 __all__ = ["STRATEGY_CONFIGS", "BuyAndHold", "BuyAndHoldStrategy", "MarketMaker", "MarketMakerStrategy",
-           "OfiThreshold", "OfiThresholdStrategy"]
+           "ModelSignal", "ModelSignalStrategy", "OfiThreshold", "OfiThresholdStrategy"]
