@@ -66,6 +66,11 @@
     if (typeof v === "object") return JSON.stringify(v);
     return String(v);
   }
+  const TIME_KEY = /^(ts|time|updated|since|heartbeat|ts_submit|ts_done)$/;
+  function when(v) {
+    const t = toSec(v);
+    return t === null ? fmt(v) : new Date(t * 1000).toISOString().replace("T", " ").slice(0, 23);
+  }
   function pct(v) { return (v === null || v === undefined || !isFinite(v)) ? "–" : (100 * v).toFixed(2) + "%"; }
   function signClass(v) { return typeof v === "number" ? (v > 0 ? "pos" : v < 0 ? "neg" : "") : ""; }
   function esc(s) { return String(s).replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c])); }
@@ -88,7 +93,7 @@
     rows.forEach((r, i) => {
       html += '<tr data-i="' + i + '" class="' + (opts.onclick ? "clickable" : "") + '">' + columns.map(c => {
         const v = (r || {})[c[0]];
-        const txt = c[2] ? c[2](v, r) : esc(fmt(v));
+        const txt = c[2] ? c[2](v, r) : esc(typeof v === "number" && TIME_KEY.test(c[0]) ? when(v) : fmt(v));
         const cls = (typeof v === "number" ? "num " : "") + (c[3] ? signClass(v) : "");
         return '<td class="' + cls + '">' + txt + "</td>";
       }).join("") + "</tr>";
@@ -133,7 +138,7 @@
   }
   function drawdown(pts) {
     let peak = -Infinity;
-    return pts.map(p => { peak = Math.max(peak, p.value); return { time: p.time, value: peak > 0 ? p.value / peak - 1 : 0 }; });
+    return pts.map(p => { peak = Math.max(peak, p.value); return { time: p.time, value: peak > 0 ? 100 * (p.value / peak - 1) : 0 }; });
   }
   function toSec(t) {
     if (t === null || t === undefined) return null;
@@ -183,6 +188,6 @@
   function qs(name) { return new URLSearchParams(location.search).get(name); }
   function showError(el, e) { el.innerHTML = '<span class="error">' + esc(e.message || e) + "</span>"; }
 
-  window.FS = { key, setKey, logout, api, frame, fmt, pct, esc, signClass, table, chart, line, area, points,
+  window.FS = { when, key, setKey, logout, api, frame, fmt, pct, esc, signClass, table, chart, line, area, points,
     drawdown, toSec, Live, qs, showError, COLORS };
 })();

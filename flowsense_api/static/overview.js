@@ -27,11 +27,14 @@
     const ts_ = s.trading_state && typeof s.trading_state === "object" ? s.trading_state : {};
     const dd = num(p, ["drawdown", "current_drawdown"]) ?? num(ts_, ["drawdown"]);
     const peak = num(ts_, ["peak_equity"]);
-    $("c-dd").textContent = (dd === null ? "–" : FS.pct(dd)) + (peak === null ? "" : " of peak " + FS.fmt(peak, 0));
+    $("c-dd").textContent = dd === null ? "–" : FS.pct(dd);
+    $("c-dd").title = peak === null ? "" : "from the equity peak " + FS.fmt(peak, 2);
     const pos = Array.isArray(s.positions) ? s.positions : [];
     const oo = Array.isArray(s.open_orders) ? s.open_orders : [];
     $("c-pos").textContent = pos.length + " / " + oo.length;
-    FS.table($("positions"), pos, null, { empty: "flat" });
+    FS.table($("positions"), pos, [["symbol", "symbol"], ["position", "position", v => FS.fmt(v, 0), true],
+      ["avg_price", "avg price", v => FS.fmt(v, 2)], ["mark", "mark", v => FS.fmt(v, 2)], ["realized", "realized", v => FS.fmt(v, 2), true],
+      ["fees", "fees", v => FS.fmt(v, 2)], ["equity", "equity", v => FS.fmt(v, 2)], ["updated", "updated"]], { empty: "flat" });
     alerts.state = [];
     if (st && /halt|stop|kill|breach/i.test(String(st))) {
       const reason = s.trading_state && s.trading_state.reason ? ": " + s.trading_state.reason : "";
@@ -66,7 +69,11 @@
       if (ts.length) { $("eq-title").textContent = "Equity (worker)"; showEquity(ts, vs); }
       else await backtestEquity("worker has no equity marks yet: ");
       const f = await FS.api("/fills?limit=50");
-      FS.table($("fills"), f.items, null, { empty: "no fills yet" });
+      FS.table($("fills"), f.items, [["ts", "time"], ["symbol", "symbol"],
+        ["side", "side", v => v > 0 ? '<span class="pos">buy</span>' : '<span class="neg">sell</span>'],
+        ["price", "price", v => FS.fmt(v, 4)], ["size", "size", v => FS.fmt(v, 0)], ["fee", "fee", v => FS.fmt(v, 2)],
+        ["liquidity", "liquidity"], ["slippage", "slippage", v => FS.fmt(v, 4)], ["book_price", "book price", v => FS.fmt(v, 2)],
+        ["tick_seq", "tick"], ["model_version", "model"], ["client_order_id", "order"]], { empty: "no fills yet" });
       return true;
     } catch (e) {
       if (e.status === 503) { alerts.worker = [["warn", e.message]]; renderAlerts(); return false; }
