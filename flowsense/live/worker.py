@@ -85,6 +85,8 @@ class Worker:
         self.cols = SessionColumns(levels)
         self.view = LiveBookView(self.cols, -1, broker.known_position, broker.known_status, broker.next_order_id)
         self.features = TickFeatureEngine(levels)
+        self.view.feature_names = list(self.features.columns)
+        self.view.features = None
         self._fcode = np.array([FEATURE_CODES.get(t, K.ET_OTHER) for t in EVENT_TYPES], dtype=np.int8)
         self.holdback = bool(getattr(broker, "holdback", True))
         self.n = 0  # accepted ticks
@@ -135,7 +137,8 @@ class Worker:
                          "date": cfg.date, "strategy": cfg.strategy, "params": json.dumps(cfg.params),
                          "source": cfg.source, "broker": cfg.broker, "initial_cash": cfg.initial_cash,
                          "last_stream_id": None, "last_tick_index": None, "last_tick_seq": None, "ticks": 0,
-                         "restarts": 0, "state_overrides": "[]", "risk": json.dumps(cfg.risk.to_dict())})
+                         "restarts": 0, "state_overrides": "[]", "model_swaps": "[]", "model_version": None,
+                         "risk": json.dumps(cfg.risk.to_dict())})
             m = s.metas()
             self.resumed = False
         else:
@@ -148,6 +151,8 @@ class Worker:
         self.session_done = m.get("session_done") == "1"
         self.watermark = m.get("last_stream_id") if self.resumed else None
         self._overrides = [tuple(x) for x in json.loads(m.get("state_overrides") or "[]")]
+        self._swaps = [tuple(x) for x in json.loads(m.get("model_swaps") or "[]")] if self.resumed else []
+        self.swaps_applied: list[tuple[int, str]] = []
         state = m.get("trading_state", ACTIVE)
         self.persisted_state = (state, m.get("trading_state_reason") or "")
         # the risk manager starts ACTIVE and is rebuilt by the recovery replay; the persisted state is
@@ -293,6 +298,7 @@ class Worker:
         self.feature_row = self.features.update(int(c.book["ts"][i]), int(self._fcode[c.ev[i]]),
                                                 float(c.events["size"][i]), float(c.events["price"][i]),
                                                 float(c.agg[i]), c.mat[i])
+        self.view.features = self.feature_row  # live extension: the streaming features of this tick
         if self.model is not None:
             self._maybe_swap(i)
         self._apply_overrides(i)
@@ -393,17 +399,33 @@ class Worker:
         self._dirty.add(oid)
 
     def _maybe_swap(self, i: int) -> None:
-        swapped = self.model.swap_if_ready()
-        if swapped is not None or self.model_version is None:
-            predictor, version = self.model.current()
-            self.model_version = version
-            if hasattr(self.strategy, "set_model"):
-                self.strategy.set_model(predictor, version)
-            if not self.recovering:
-                self.store.set_meta("model_version", version)
-                self._events.append(("signals", {"model_version": version, "tick_seq": int(self.cols.book["seq"][i])}))
+        """Hot reload between two ticks. Live: take a newly loaded champion (and log the swap with this
+        decision index); recovery: re-apply the logged swaps at their indices."""
+        m = self.model
+        version = None
+        if self.recovering:
+            while self._swaps and self._swaps[0][0] <= i:
+                _, v = self._swaps.pop(0)
+                m.load_version(v)
+                version = v
+        else:
+            version = m.swap_if_ready()
+            if version is None and self.model_version is None and m.current()[1] is not None:
+                version = m.current()[1]  # the champion at start
+            if version is not None:
+                log = json.loads(self.store.get_meta("model_swaps") or "[]")
+                log.append([i, version])
+                self.store.set_metas({"model_swaps": json.dumps(log), "model_version": version})
+                self._events.append(("signals", {"model_version": version,
+                                                 "tick_seq": int(self.cols.book["seq"][i])}))
                 if self.metrics:
                     self.metrics.set_model_version(version)
+        if version is not None:
+            predictor, version = m.current()
+            self.model_version = version
+            self.swaps_applied.append((i, version))
+            if hasattr(self.strategy, "set_model"):
+                self.strategy.set_model(predictor, version)
 
     def _record_override(self, i: int, state: str) -> None:
         overrides = json.loads(self.store.get_meta("state_overrides") or "[]")
