@@ -15,7 +15,7 @@ from __future__ import annotations
 import dagster as dg
 
 from flowsense_dagster import jobs
-from flowsense_dagster.assets import backtests, features, ingestion, serving
+from flowsense_dagster.assets import backtests, features, ingestion, models, serving
 from flowsense_dagster.executors import executor_for_profile
 from flowsense_dagster.resources import resources_for_profile
 from flowsense_dagster.sensors import inbox
@@ -25,6 +25,7 @@ MODULE_DEFS: list[dg.Definitions] = [
     features.defs,
     serving.defs,
     backtests.defs,
+    models.defs,
     jobs.defs,
     inbox.defs,
 ]

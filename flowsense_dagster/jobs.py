@@ -26,7 +26,9 @@ ingest_job = dg.define_asset_job(
 
 all_assets_job = dg.define_asset_job(
     ALL_ASSETS_JOB,
-    selection=dg.AssetSelection.assets(*RAW_KEYS).downstream(),
+    # the model assets (group "models") retrain on a window of days: the nightly_retrain schedule runs them,
+    # not every new partition
+    selection=dg.AssetSelection.assets(*RAW_KEYS).downstream() - dg.AssetSelection.groups("models"),
     partitions_def=symbol_date_partitions,
     description="The raw data of one symbol x day and everything derived from it (and the aggregate report).",
 )
