@@ -131,8 +131,29 @@ def reported_errors() -> Iterator[None]:
         fail(exc)
 
 
+class _NoProgress:
+    """What :func:`progress` returns off a terminal: the same calls, no output, no rich import."""
+
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, *args: Any, **kwargs: Any) -> int:
+        return 0
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def advance(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 def progress() -> Progress:
-    """A rich progress bar on stderr; off when stderr is not a terminal."""
+    """A rich progress bar on stderr; when stderr is not a terminal, a silent stand-in."""
+    if not sys.stderr.isatty():
+        return _NoProgress()  # type: ignore[return-value]
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -142,7 +163,6 @@ def progress() -> Progress:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=Console(stderr=True, emoji=False, highlight=False),
-        disable=not sys.stderr.isatty(),  # not a terminal: no bar at all (rich would still print a newline)
     )
 
 
