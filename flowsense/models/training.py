@@ -212,10 +212,14 @@ def _block(wd: WindowData, names: Sequence[str], attr: str, fold: int, horizon: 
 def _make(name: str, wd: WindowData, params: dict[str, Any]) -> Any:
     from flowsense.models.evaluate import make_model
 
+    params = dict(params)
+    inputs = params.pop("inputs", "all")  # "tick": only columns the live worker's stream carries
+    if inputs not in ("all", "tick"):
+        raise TrainingError(f"{name}: inputs={inputs!r}; use 'all' or 'tick'")
     first = next(iter(wd.datas.values()))
     model = make_model(name, first, {}, **params)
-    if name == "xgboost":  # no per-fold regime columns in a served model
-        model.feature_names = [c for c in model.feature_names if not c.startswith("reg_")]
+    drop = ("reg_", "b1_", "m1_") if inputs == "tick" else ("reg_",)  # no per-fold regimes in a served model
+    model.feature_names = [c for c in model.feature_names if not c.startswith(drop)]
     missing = {s: [c for c in model.feature_names if c not in d.frame.columns] for s, d in wd.datas.items()}
     missing = {s: m for s, m in missing.items() if m}
     if missing:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,3 +109,19 @@ def test_cli_train_models_evaluate_json(trained: tuple[Settings, list], monkeypa
                             "--param", "model=flowsense-xgboost@champion"])
     assert r.exit_code == 2 and "overlaps the backtest day 2024-01-03" in r.output
     assert len(r.output.strip().splitlines()) == 1
+
+
+def test_model_signal_live_in_the_worker_with_the_champion(trained: tuple[Settings, list], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same strategy live: the worker hot-loads the champion and feeds streaming features."""
+    from flowsense.cli import app
+
+    settings, _ = trained
+    monkeypatch.setenv("FLOWSENSE_HOME", str(settings.home))
+    r = CliRunner().invoke(app, ["worker", "run", "--source", "replay", "--symbol", "BBB", "--date", "2024-01-04",
+                                 "--strategy", "model_signal", "--param", "threshold=0.55", "--model",
+                                 "flowsense-xgboost", "--state", str(tmp_path / "state"), "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["n_orders"] > 0, out
+    assert all(str(o.get("model_version", "1")) == "1" for o in out.get("orders", []))

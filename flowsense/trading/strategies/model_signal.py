@@ -11,6 +11,15 @@ from the lake (:func:`flowsense.models.dataset.load_symbol`: causal features, ev
 last event it has received (``view.seq``, on its latency-delayed clock), so it never sees a prediction
 made from a later event.
 
+**Live** (``flowsense worker run --strategy model_signal --model flowsense-xgboost``): :meth:`ModelSignal.create`
+gives a strategy without precomputed predictions; the worker hands it the champion with
+``set_model(predictor, version)`` (at start and at each hot swap, between ticks) and the tick's streaming
+features in ``view.features`` / ``view.feature_names``. The model's inputs are taken from them by name;
+the dataset's derived columns are rebuilt from the same row (``qi_l1``, ``spread_bps``, ``micro_rel``,
+``ofi_sum_10``); columns the stream does not carry (closed-bar ``b1_``/``m1_`` features, ``tod``) are NaN,
+which XGBoost treats as missing - a model trained with ``inputs=tick`` (no bar features) sees live
+exactly what it was trained on.
+
 Rule (one market order at a time, like ``ofi_threshold``): target ``+size`` when ``P(up) >= threshold``,
 ``-size`` when ``P(up) <= 1 - threshold``, otherwise keep the position; a position is held at least
 ``min_hold_events`` events before it is reversed or closed; flat on the last event; clamped to
@@ -104,20 +113,64 @@ def day_predictions(model: str, lake: Any, symbol: str, date: dt.date, n_events:
     return out, info
 
 
+_RAW = ("bid_sz_1", "ask_sz_1", "spread", "mid", "micro_dev", "ofi_l1")
+
+
 class ModelSignalStrategy(StrategyBase):
     """Stateful side of :class:`ModelSignal`: the day's ``P(up)`` per event and the order in flight."""
 
     config: ModelSignal
 
     def __init__(self, config: ModelSignal, p_up: np.ndarray | None = None, info: Any = None) -> None:
-        self.p_up = np.asarray(p_up if p_up is not None else np.zeros(0))
+        self.p_up = None if p_up is None else np.asarray(p_up)
         self.info = info
+        self.predictor: Any = None
+        self.version: str | None = None
+        self._index: tuple[list[str], list[int], dict[str, int]] | None = None
+        self._seq: np.ndarray | None = None
         super().__init__(config)
 
     def reset(self) -> None:
         self.inflight: int | None = None
         self.held_since = -1
         self.signals = 0
+        self._ofi: list[float] = []
+
+    # ---- live: the worker's champion and streaming features ---------------------------------------------
+    def set_model(self, predictor: Any, version: str | None) -> None:
+        """The worker's hot reload: a native predictor (registry.load_model) and its version."""
+        self.predictor, self.version, self._index = predictor, version, None
+
+    def _live_p_up(self, view: BookView) -> float:
+        row = getattr(view, "features", None)
+        names = getattr(view, "feature_names", None)
+        if self.predictor is None or row is None or names is None:
+            return math.nan
+        if self._index is None or self._index[0] is not names:
+            pos = {n: k for k, n in enumerate(names)}
+            self._index = (names, [pos.get(n, -1) for n in self.predictor.feature_names],
+                           {n: pos.get(n, -1) for n in _RAW})
+        _, cols, raw = self._index
+        row = np.asarray(row, dtype=np.float64)
+        v = {n: (float(row[k]) if k >= 0 else math.nan) for n, k in raw.items()}
+        self._ofi.append(v["ofi_l1"])
+        derived = {
+            "qi_l1": v["bid_sz_1"] - v["ask_sz_1"],
+            "spread_bps": v["spread"] / v["mid"] * 1e4 if v["mid"] else math.nan,
+            "micro_rel": v["micro_dev"] / v["spread"] if v["spread"] > 0 else 0.0,
+            "ofi_sum_10": float(np.nansum(self._ofi[-10:])),
+        }
+        x = np.array([row[k] if k >= 0 else derived.get(n, math.nan)
+                      for n, k in zip(self.predictor.feature_names, cols, strict=True)])
+        seq = getattr(self.predictor, "seq_len", None)
+        if seq:  # a sequence network: the last seq_len vectors
+            if self._seq is None or self._seq.shape != (int(seq), x.size):
+                self._seq = np.zeros((int(seq), x.size))
+            self._seq = np.vstack([self._seq[1:], np.nan_to_num(x)[None, :]])
+            x = self._seq
+        proba = np.asarray(self.predictor.predict_proba(x))
+        classes = list(getattr(self.predictor, "classes", [-1, 1]))
+        return float(proba[0, classes.index(1) if 1 in classes else -1])
 
     def on_book(self, view: BookView) -> Sequence[Request]:
         c = self.config
@@ -127,7 +180,10 @@ class ModelSignalStrategy(StrategyBase):
                 return []
             self.inflight = None
         pos = view.position
-        p = self.p_up[i] if i < self.p_up.size else math.nan
+        if self.p_up is not None:
+            p = self.p_up[i] if i < self.p_up.size else math.nan
+        else:
+            p = self._live_p_up(view)
         if view.is_last:
             tgt = 0
         elif pos != 0 and i - self.held_since < c.min_hold_events:
@@ -182,5 +238,5 @@ class ModelSignal(StrategyConfig):
         return ModelSignalStrategy(self, p, info)
 
     def create(self) -> ModelSignalStrategy:
-        raise FlowSenseError("model_signal needs the day's predictions: run it through the backtest runner "
-                             "(flowsense backtest --strategy model_signal) or call ModelSignal.prepare(...)")
+        """The live strategy: predictions from the worker's model (``set_model``) on ``view.features``."""
+        return ModelSignalStrategy(self)
