@@ -1,4 +1,4 @@
-"""Simple, honest predictors for walk-forward tests until the model zoo exists.
+"""Simple, honest predictors for walk-forward tests (the learned models live in :mod:`flowsense.models`).
 
 ``OfiLinearPredictor`` is a ridge regression of the next bar's mid log return on order-flow features of
 the current bar (integrated OFI, L1 OFI, depth imbalance, microprice deviation, trade-flow imbalance, the
