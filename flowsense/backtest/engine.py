@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from flowsense.backtest import _core as C
+from flowsense.backtest import exchange as E
 from flowsense.backtest.models import (
     ConstantLatency,
     FeeModel,
@@ -60,12 +60,12 @@ from flowsense.trading.strategy import StrategyConfig
 from flowsense.trading.view import BookView
 
 EVENT_CODES = {
-    "add": C.EV_ADD,
-    "cancel": C.EV_CANCEL,
-    "delete": C.EV_DELETE,
-    "execute_visible": C.EV_EXEC,
-    "fill": C.EV_EXEC,
-    "execute_hidden": C.EV_HIDDEN,
+    "add": E.EV_ADD,
+    "cancel": E.EV_CANCEL,
+    "delete": E.EV_DELETE,
+    "execute_visible": E.EV_EXEC,
+    "fill": E.EV_EXEC,
+    "execute_hidden": E.EV_HIDDEN,
 }
 NO_LIMIT = 2**61
 
@@ -143,11 +143,11 @@ def _event_codes(col: pl.Series) -> np.ndarray:
     lookup per category, then a numpy gather) instead of string-replacing every row."""
     if isinstance(col.dtype, pl.Enum):
         cats = col.dtype.categories.to_list()
-        lut = np.array([EVENT_CODES.get(c, C.EV_OTHER) for c in cats] + [C.EV_OTHER], dtype=np.int8)
+        lut = np.array([EVENT_CODES.get(c, E.EV_OTHER) for c in cats] + [E.EV_OTHER], dtype=np.int8)
         codes = col.to_physical().fill_null(len(cats)).to_numpy()
         return lut[codes]
-    et = col.cast(pl.String).replace_strict(EVENT_CODES, default=C.EV_OTHER, return_dtype=pl.Int8)
-    return et.fill_null(C.EV_OTHER).to_numpy().astype(np.int8)
+    et = col.cast(pl.String).replace_strict(EVENT_CODES, default=E.EV_OTHER, return_dtype=pl.Int8)
+    return et.fill_null(E.EV_OTHER).to_numpy().astype(np.int8)
 
 
 def _column(frame: pl.DataFrame, name: str, dtype: pl.DataType, null: float | int) -> np.ndarray:
@@ -162,7 +162,7 @@ def _column(frame: pl.DataFrame, name: str, dtype: pl.DataType, null: float | in
 
 def _market_data(events: pl.DataFrame, book: pl.DataFrame, scale: int) -> tuple:
     """Polars tables -> the engine's arrays, once per run and vectorized: each book column is taken
-    zero-copy from Polars and one compiled pass (``_core.book_arrays``) turns them into integer ticks /
+    zero-copy from Polars and one compiled pass (``exchange.book_arrays``) turns them into integer ticks /
     sizes; the event type goes through the Enum's category codes."""
     if events.height != book.height:
         raise ValueError(f"events ({events.height} rows) and book ({book.height} rows) must align row by row")
@@ -181,67 +181,34 @@ def _market_data(events: pl.DataFrame, book: pl.DataFrame, scale: int) -> tuple:
     cols = {side: (tuple(_column(book, f"{side}_px_{k + 1}", pl.Float64, float("nan")) for k in range(levels)),
                    tuple(_column(book, f"{side}_sz_{k + 1}", pl.Int64, 0) for k in range(levels)))
             for side in ("ask", "bid")}
-    apx, asz, bpx, bsz = C.book_arrays(*cols["ask"], *cols["bid"], float(scale))
-    return (ts, etype, eside, epx, esz, apx, asz, bpx, bsz)
+    apx, asz, bpx, bsz = E.book_arrays(*cols["ask"], *cols["bid"], float(scale))
+    c = np.ascontiguousarray
+    return (c(ts), c(etype, np.int8), c(eside, np.int8), c(epx, np.int64), c(esz, np.int64), apx, asz, bpx, bsz)
 
 
-def _cfg(config: BacktestConfig) -> tuple:
+def _new_sim(md: tuple, config: BacktestConfig, multiplier: float = 1.0,
+             sessions: np.ndarray | None = None) -> E.Sim:
+    """The run's :class:`~flowsense.backtest.exchange.Sim`: market data, settings, model parameters and
+    empty tables (they grow inside the core)."""
+    ts = md[0]
     feed, lat_order, lat_resp, lat_prof = config.latency.arrays()
-    cfg_i = np.zeros(C.CI_SIZE, np.int64)
-    cfg_i[C.C_QUEUE] = config.queue.kind
-    cfg_i[C.C_FEE] = config.fees.kind
-    cfg_i[C.C_MAXPOS] = NO_LIMIT if config.max_position is None else int(config.max_position)
-    cfg_i[C.C_FEED] = feed
-    cfg_i[C.C_RESPMIN] = int(lat_resp.min())
-    cfg_i[C.C_EQINT] = int(config.equity_interval_ns)
-    slip = config.slippage.params()
-    cfg_i[C.C_WALK] = int(slip[1])
-    cfg_i[C.C_SEED] = int(config.seed)
-    cfg_f = np.zeros(C.CF_SIZE, np.float64)
-    q = config.queue.params()
-    cfg_f[C.CF_QPOW], cfg_f[C.CF_QSTOCH] = q[0], q[1]
-    f = config.fees.params()
-    cfg_f[C.CF_FMAKER], cfg_f[C.CF_FTAKER] = f[0], f[1]
-    cfg_f[C.CF_BPS] = slip[0]
-    cfg_f[C.CF_SCALE] = float(config.price_scale)
-    return (cfg_i, cfg_f, lat_order, lat_resp, lat_prof)
-
-
-def _new_state(config: BacktestConfig, ts: np.ndarray) -> tuple:
     interval = int(config.equity_interval_ns)
     if interval <= 0 or ts.size == 0:
         n_eq = ts.size + 4
     else:  # number of distinct buckets (ts is sorted)
         b = ts // interval
         n_eq = 1 + int(np.count_nonzero(b[1:] != b[:-1])) + 4
-    si = np.zeros(C.SI_SIZE, np.int64)
-    sf = np.zeros(C.SF_SIZE, np.float64)
-    sf[C.F_CASH] = config.initial_cash
-    sf[C.F_LASTMID] = np.nan
-    n = 1024
-    return (
-        si,
-        sf,
-        np.zeros((n, C.OI_COLS), np.int64),
-        np.zeros((n, C.OF_COLS), np.float64),
-        np.zeros((n, C.RQ_COLS), np.int64),
-        np.zeros((4 * n, C.RP_COLS), np.int64),
-        np.zeros((2 * n, C.FI_COLS), np.int64),
-        np.zeros((2 * n, C.FF_COLS), np.float64),
-        np.zeros(n, np.int64),
-        np.zeros(n_eq, np.int64),
-        np.zeros((n_eq, 3), np.float64),
+    sess = np.zeros(0, np.int64) if sessions is None else np.ascontiguousarray(sessions, dtype=np.int64).ravel()
+    return E.new_sim(
+        *md, feed, int(lat_resp.min()), interval,
+        NO_LIMIT if config.max_position is None else int(config.max_position),
+        float(config.price_scale), float(multiplier), sess,
+        config.queue.kind, np.asarray(config.queue.params(), np.float64),
+        config.fees.kind, np.asarray(config.fees.params(), np.float64),
+        config.slippage.kind, np.asarray(config.slippage.params(), np.float64),
+        np.ascontiguousarray(lat_order, np.int64), np.ascontiguousarray(lat_resp, np.int64),
+        np.ascontiguousarray(lat_prof, np.int64), float(config.initial_cash), n_eq, 1024,
     )
-
-
-def _grow(st: tuple) -> tuple:
-    out = list(st)
-    for k in range(2, 9):
-        a = st[k]
-        b = np.zeros((a.shape[0] * 2, *a.shape[1:]), a.dtype)
-        b[: a.shape[0]] = a
-        out[k] = b
-    return tuple(out)
 
 
 # ------------------------------------------------------------------------------------------ results
@@ -257,55 +224,54 @@ def _names(codes: np.ndarray, names: dict[int, str]) -> pl.Series:
     return pl.Series(lut[codes.astype(np.int64)].tolist(), dtype=pl.String)
 
 
-def _frames(st: tuple, config: BacktestConfig) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    si, oi, of, rp, fi, ff, eq_ts, eq_f = st[0], st[2], st[3], st[5], st[6], st[7], st[9], st[10]
+def _frames(sim: E.Sim, config: BacktestConfig,
+            multiplier: float = 1.0) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    o, f, reps, fi, ff, eq_ts, eq_f, _realized = E.tables(sim)
     scale = float(config.price_scale)
-    n = int(si[C.S_NORD])
-    o, f = oi[:n], of[:n]
-    filled = o[:, C.O_FILLED]
+    n = o.shape[0]
+    filled = o[:, E.O_FILLED]
     with np.errstate(invalid="ignore", divide="ignore"):
-        avg = np.where(filled > 0, f[:, C.OF_NOTIONAL] / np.maximum(filled, 1), np.nan)
+        avg = np.where(filled > 0, f[:, E.OF_NOTIONAL] / np.maximum(filled, 1), np.nan)
     orders = pl.DataFrame(
         {
             "order_id": np.arange(1, n + 1, dtype=np.int64),
-            "ts_submit": _to_ts(o[:, C.O_TSSUB]),
-            "ts_exchange": _to_ts(o[:, C.O_TSEX]),
-            "side": o[:, C.O_SIDE].astype(np.int8),
-            "type": _names(o[:, C.O_TYPE], ORDER_TYPE_NAMES),
-            "price": np.where(o[:, C.O_TYPE] == C.T_MARKET, np.nan, o[:, C.O_PX] / scale),
-            "size": o[:, C.O_SIZE],
-            "status": _names(o[:, C.O_STATUS], STATUS_NAMES),
+            "ts_submit": _to_ts(o[:, E.O_TSSUB]),
+            "ts_exchange": _to_ts(o[:, E.O_TSEX]),
+            "side": o[:, E.O_SIDE].astype(np.int8),
+            "type": _names(o[:, E.O_TYPE], ORDER_TYPE_NAMES),
+            "price": np.where(o[:, E.O_TYPE] == E.T_MARKET, np.nan, o[:, E.O_PX] / scale),
+            "size": o[:, E.O_SIZE],
+            "status": _names(o[:, E.O_STATUS], STATUS_NAMES),
             "filled": filled,
             "avg_price": avg,
-            "fees": f[:, C.OF_FEES],
-            "ts_done": _to_ts(o[:, C.O_TSDONE]),
-            "reason": _names(o[:, C.O_REASON], REASON_NAMES),
-            "queue_ahead_on_entry": np.where(f[:, C.OF_FRONT0] >= 0, f[:, C.OF_FRONT0], np.nan),
+            "fees": f[:, E.OF_FEES],
+            "ts_done": _to_ts(o[:, E.O_TSDONE]),
+            "reason": _names(o[:, E.O_REASON], REASON_NAMES),
+            "queue_ahead_on_entry": np.where(f[:, E.OF_FRONT0] >= 0, f[:, E.OF_FRONT0], np.nan),
         }
     ).with_columns(
         pl.when(pl.col(c).dt.epoch("ns") < 0).then(None).otherwise(pl.col(c)).alias(c)
         for c in ("ts_exchange", "ts_done")
     ).with_columns(pl.col("price", "avg_price", "queue_ahead_on_entry").fill_nan(None))
-    nf = int(si[C.S_NFILL])
-    reps = rp[: int(si[C.S_NREP])]
-    fill_reps = reps[reps[:, C.P_KIND] == C.K_FILL]
+    nf = fi.shape[0]
+    fill_reps = reps[reps[:, E.P_KIND] == E.K_FILL]
     ts_report = np.full(nf, -1, dtype=np.int64)
-    ts_report[fill_reps[:, C.P_FIDX]] = fill_reps[:, C.P_DLV]
+    ts_report[fill_reps[:, E.P_FIDX]] = fill_reps[:, E.P_DLV]
     fills = pl.DataFrame(
         {
-            "ts": _to_ts(fi[:nf, C.FI_TS]),
+            "ts": _to_ts(fi[:nf, E.FI_TS]),
             "ts_report": _to_ts(ts_report),
-            "order_id": fi[:nf, C.FI_OIDX] + 1,
-            "side": fi[:nf, C.FI_SIDE].astype(np.int8),
-            "price": ff[:nf, C.FF_PX],
-            "size": fi[:nf, C.FI_QTY],
-            "fee": ff[:nf, C.FF_FEE],
-            "liquidity": _names(fi[:nf, C.FI_LIQ], LIQUIDITY_NAMES),
-            "slippage": ff[:nf, C.FF_SLIP],
-            "book_price": fi[:nf, C.FI_BOOKPX] / scale,
+            "order_id": fi[:nf, E.FI_OIDX] + 1,
+            "side": fi[:nf, E.FI_SIDE].astype(np.int8),
+            "price": ff[:nf, E.FF_PX],
+            "size": fi[:nf, E.FI_QTY],
+            "fee": ff[:nf, E.FF_FEE],
+            "liquidity": _names(fi[:nf, E.FI_LIQ], LIQUIDITY_NAMES),
+            "slippage": ff[:nf, E.FF_SLIP],
+            "book_price": fi[:nf, E.FI_BOOKPX] / scale,
         }
     )
-    ne = int(si[C.S_NEQ])
+    ne = eq_ts.shape[0]
     equity = pl.DataFrame(
         {
             "ts": _to_ts(eq_ts[:ne]),
@@ -314,7 +280,7 @@ def _frames(st: tuple, config: BacktestConfig) -> tuple[pl.DataFrame, pl.DataFra
             "mid": eq_f[:ne, 2],
         }
     ).with_columns(pl.col("mid").fill_nan(None)).with_columns(
-        (pl.col("cash") + pl.col("position") * pl.col("mid").fill_null(0.0)).alias("equity")
+        (pl.col("cash") + pl.col("position") * pl.col("mid").fill_null(0.0) * multiplier).alias("equity")
     )
     return orders, fills, equity
 
@@ -362,17 +328,17 @@ def run_backtest(
         strategy.reset()
     t0 = time.perf_counter()
     md = _market_data(events, book, config.price_scale)
-    cfg = _cfg(config)
-    st = _new_state(config, md[0])
-    C._seed(int(config.seed))
+    sim = _new_sim(md, config)
+    E.seed(int(config.seed))
     n_ev = md[0].size
     t1 = time.perf_counter()
     if spec is not None:
-        st = _run_compiled(md, st, cfg, spec, progress)
+        _run_compiled(sim, n_ev, spec, progress)
     else:
-        st = _run_python(md, st, cfg, strategy, events, book, progress, config.price_scale)
+        _run_python(sim, md[0], int(config.latency.arrays()[0]), strategy, events, book, progress,
+                    config.price_scale)
     t2 = time.perf_counter()
-    orders, fills, equity = _frames(st, config)
+    orders, fills, equity = _frames(sim, config)
     t3 = time.perf_counter()
     return BacktestResult(
         orders=orders,
@@ -382,95 +348,91 @@ def run_backtest(
         strategy=name,
         n_events=n_ev,
         wall_s=t3 - t0,
-        realized_pnl=float(st[1][C.F_REAL]),
+        realized_pnl=float(E.tables(sim)[-1]),
         # seconds: tables -> arrays + state, the simulation loop, arrays -> result frames
         stats={"prepare_s": t1 - t0, "run_s": t2 - t1, "frames_s": t3 - t2, "compiled": spec is not None},
     )
 
 
-def _run_compiled(md, st, cfg, spec, progress) -> tuple:
-    n_ev = md[0].size
+def _run_compiled(sim: E.Sim, n_ev: int, spec: tuple[int, np.ndarray], progress) -> None:
+    """One call into the compiled loop (one per progress chunk when ``progress`` is given)."""
+    from flowsense.backtest.builtins import run_builtin
+
     kind, sp = spec
-    sti = np.zeros(64, np.int64)
-    stf = np.zeros(64, np.float64)
-    scratch = np.zeros(n_ev, np.float64)
     chunk = max(n_ev // 50, 1) if progress else n_ev
     stop = min(chunk, n_ev)
-    while True:
-        rc = C.run_builtin(md, st, cfg, kind, sp, sti, stf, scratch, stop)
-        if rc == 1:
-            st = _grow(st)
-        elif rc == 2:
-            if progress:
-                progress(stop / n_ev)
-            stop = min(stop + chunk, n_ev)
-        else:
-            break
+    while run_builtin(sim, kind, sp, stop) == 2:
+        if progress:
+            progress(stop / n_ev)
+        stop = min(stop + chunk, n_ev)
     if progress:
         progress(1.0)
-    return st
 
 
-def _report_objects(st: tuple, start: int, stop: int) -> list[tuple[OrderReport, Fill | None]]:
-    rp, fi, ff = st[5], st[6], st[7]
+def _report_objects(sim: E.Sim, start: int, stop: int) -> list[tuple[OrderReport, Fill | None]]:
+    _o, _f, rp, fi, ff, _et, _ef, _r = E.tables(sim)
     out = []
     for k in range(start, stop):
         r = rp[k]
-        kind = ReportKind(int(r[C.P_KIND]))
-        oid = int(r[C.P_OIDX]) + 1
+        kind = ReportKind(int(r[E.P_KIND]))
+        oid = int(r[E.P_OIDX]) + 1
         rep = OrderReport(
-            ts=int(r[C.P_DLV]),
-            ts_exchange=int(r[C.P_TSX]),
+            ts=int(r[E.P_DLV]),
+            ts_exchange=int(r[E.P_TSX]),
             order_id=oid,
             kind=kind,
-            status=OrderStatus(int(r[C.P_STATUS])),
-            filled=int(r[C.P_FILLED]),
-            leaves=int(r[C.P_LEAVES]),
-            reason=RejectReason(int(r[C.P_REASON])),
+            status=OrderStatus(int(r[E.P_STATUS])),
+            filled=int(r[E.P_FILLED]),
+            leaves=int(r[E.P_LEAVES]),
+            reason=RejectReason(int(r[E.P_REASON])),
         )
         fill = None
         if kind == ReportKind.FILL:
-            j = int(r[C.P_FIDX])
+            j = int(r[E.P_FIDX])
             fill = Fill(
-                ts=int(r[C.P_DLV]),
-                ts_exchange=int(fi[j, C.FI_TS]),
+                ts=int(r[E.P_DLV]),
+                ts_exchange=int(fi[j, E.FI_TS]),
                 order_id=oid,
-                side=int(fi[j, C.FI_SIDE]),
-                price=float(ff[j, C.FF_PX]),
-                size=int(fi[j, C.FI_QTY]),
-                fee=float(ff[j, C.FF_FEE]),
-                liquidity=Liquidity(int(fi[j, C.FI_LIQ])).name.lower(),
-                slippage=float(ff[j, C.FF_SLIP]),
+                side=int(fi[j, E.FI_SIDE]),
+                price=float(ff[j, E.FF_PX]),
+                size=int(fi[j, E.FI_QTY]),
+                fee=float(ff[j, E.FF_FEE]),
+                liquidity=Liquidity(int(fi[j, E.FI_LIQ])).name.lower(),
+                slippage=float(ff[j, E.FF_SLIP]),
             )
         out.append((rep, fill))
     return out
 
 
-def _run_python(md, st, cfg, strategy, events, book, progress, price_scale) -> tuple:
-    ts = md[0]
+def _run_python(sim: E.Sim, ts: np.ndarray, feed: int, strategy: Any, events: pl.DataFrame, book: pl.DataFrame,
+                progress, price_scale: int) -> None:
+    """The Python driver: per event one call of the compiled loop
+    (:func:`~flowsense.backtest.builtins.run_events` for that one event, no compiled strategy), then the
+    strategy's ``on_book`` and its requests."""
+    from flowsense.backtest.builtins import SK_EXTERNAL, run_events
+
     n_ev = ts.size
-    feed = int(cfg[0][C.C_FEED])
-    scale = float(cfg[1][C.CF_SCALE])
-    holder = {"st": st}
+    scale = float(price_scale)
     book_cols = {c: book[c].to_numpy() for c in book.columns if c not in ("symbol", "date")}
     book_cols["ts"] = ts
     event_cols = {c: events[c].to_numpy() for c in events.columns if c not in ("symbol", "date", "event_type")}
     event_cols["ts"] = ts
     event_cols["event_type"] = events["event_type"].cast(pl.String).to_numpy()
+    known, submit, cancel = E.known, E.submit, E.cancel
+    no_params = np.zeros(0, np.float64)
 
     def known_status(order_id: int) -> OrderStatus:
-        s = holder["st"]
-        if not 1 <= order_id <= s[0][C.S_NORD]:
+        if not 1 <= order_id <= known(sim)[1]:
             raise KeyError(f"unknown order id {order_id}")
-        return OrderStatus(int(s[2][order_id - 1, C.O_KSTATUS]))
+        return OrderStatus(int(E.known_status(sim, order_id - 1)))
 
     view = BookView(
         book_cols,
         event_cols,
         n_ev,
-        known_position=lambda: int(holder["st"][0][C.S_KPOS]),
+        known_position=lambda: int(known(sim)[0]),
         known_status=known_status,
-        next_order_id=lambda: int(holder["st"][0][C.S_NORD]) + 1,
+        next_order_id=lambda: int(known(sim)[1]) + 1,
         price_scale=price_scale,
     )
     on_fill = getattr(strategy, "on_fill", None)
@@ -479,9 +441,8 @@ def _run_python(md, st, cfg, strategy, events, book, progress, price_scale) -> t
     def dispatch(n_new: int) -> None:
         if n_new <= 0 or (on_fill is None and on_order is None):
             return
-        s = holder["st"]
-        cur = int(s[0][C.S_REPCUR])
-        for rep, fill in _report_objects(s, cur - n_new, cur):
+        cur = int(known(sim)[2])
+        for rep, fill in _report_objects(sim, cur - n_new, cur):
             if on_order is not None:
                 on_order(rep)
             if fill is not None and on_fill is not None:
@@ -489,33 +450,24 @@ def _run_python(md, st, cfg, strategy, events, book, progress, price_scale) -> t
 
     every = max(n_ev // 100, 1)
     for i in range(n_ev):
-        while (c := C._step_to(md, holder["st"], cfg, i)) < 0:
-            holder["st"] = _grow(holder["st"])
-        dispatch(c)
+        dispatch(run_events(sim, SK_EXTERNAL, no_params, i + 1, False))
         local = int(ts[i]) + feed
         view._advance(i, local)
         reqs = strategy.on_book(view)
         for req in reqs or ():
-            s = holder["st"]
-            if s[2].shape[0] - s[0][C.S_NORD] < 2 or s[4].shape[0] - s[0][C.S_NREQ] < 2:
-                holder["st"] = s = _grow(s)
             if isinstance(req, CancelRequest):
-                if not 1 <= req.order_id <= s[0][C.S_NORD]:
+                if not 1 <= req.order_id <= known(sim)[1]:
                     raise KeyError(f"cancel of unknown order id {req.order_id}")
-                C._cancel(s, cfg, req.order_id - 1, local)
+                cancel(sim, req.order_id - 1, local)
             elif isinstance(req, OrderRequest):
                 px = 0 if req.price is None else round(req.price * scale)
-                C._submit(s, cfg, req.side, int(req.type), px, int(req.size), local)
+                submit(sim, req.side, int(req.type), px, int(req.size), local)
             else:
                 raise TypeError(f"strategy returned {req!r}; expected OrderRequest or CancelRequest")
-        holder["st"][0][C.S_I] = i + 1
         if progress and (i + 1) % every == 0:
             progress((i + 1) / n_ev)
-    while (c := C._finish_run(md, holder["st"], cfg)) < 0:
-        holder["st"] = _grow(holder["st"])
-    dispatch(c)
+    dispatch(E.finish_run(sim))
     if hasattr(strategy, "on_end"):
         strategy.on_end(view)
     if progress:
         progress(1.0)
-    return holder["st"]

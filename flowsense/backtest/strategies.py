@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from flowsense.backtest._core import SK_BUY_AND_HOLD, SK_MM, SK_OFI
+from flowsense.backtest.builtins import SK_BUY_AND_HOLD, SK_MM, SK_OFI
 from flowsense.trading.strategies import (
     STRATEGY_CONFIGS,
     BuyAndHold,

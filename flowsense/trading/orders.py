@@ -47,6 +47,7 @@ class RejectReason(IntEnum):
     UNKNOWN_ORDER = 3  # cancel of an order that is already done (too late)
     NO_LIQUIDITY = 4  # market/IOC remainder cancelled (visible depth exhausted or limit reached)
     BAD_PRICE = 5  # limit order without a positive price
+    MARKET_CLOSED = 6  # arrived outside the instrument's trading sessions
 
 
 class ReportKind(IntEnum):
