@@ -15,7 +15,7 @@ from __future__ import annotations
 import dagster as dg
 
 from flowsense_dagster import jobs
-from flowsense_dagster.assets import backtests, features, ingestion, models, serving
+from flowsense_dagster.assets import backtests, features, ingestion, live, models, serving
 from flowsense_dagster.executors import executor_for_profile
 from flowsense_dagster.resources import resources_for_profile
 from flowsense_dagster.sensors import inbox
@@ -26,6 +26,7 @@ MODULE_DEFS: list[dg.Definitions] = [
     serving.defs,
     backtests.defs,
     models.defs,
+    live.defs,
     jobs.defs,
     inbox.defs,
 ]

@@ -137,7 +137,7 @@ def run(
 
             src = IBSource.connect(symbol, host=ib_host, port=ib_port, client_id=ib_client_id + 1)
         wc = WorkerConfig(symbol=src.symbol, date=src.date, strategy=strategy, params=params, source=source,
-                          broker=broker, initial_cash=initial_cash, risk=risk_cfg)
+                          broker=broker, initial_cash=initial_cash, risk=risk_cfg, lake_root=str(cfg.lake))
         metrics = None
         if metrics_port is not None:
             from flowsense.adapters.prometheus.metrics import WorkerMetrics

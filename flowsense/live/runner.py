@@ -159,6 +159,11 @@ class Runner:
         out = w.summary()
         if self.recovery is not None:
             out["recovery"] = self.recovery
+        if w.session_done and w.config.lake_root:
+            from flowsense.data.lake import Lake
+            from flowsense.live.compare import write_session
+
+            out["lake_tables"] = write_session(Lake(w.config.lake_root), out)
         return out
 
 

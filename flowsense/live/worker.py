@@ -57,6 +57,7 @@ class WorkerConfig:
     risk: RiskConfig = field(default_factory=RiskConfig)
     equity_interval_ns: int = 1_000_000_000  # equity samples in the store, exchange time
     publish_interval_s: float = 0.25  # book / signals / pnl events at most this often (wall time)
+    lake_root: str | None = None  # where the session's live_orders / live_fills go at its end
 
 
 def _now() -> float:

@@ -46,3 +46,38 @@ def test_replay_day_matches_backtest(goog_home, tmp_path):
     # and what the worker wrote to its store is what it reported
     st = StateStore(tmp_path / "state", readonly=True).status()
     assert st["orders"] == live["n_orders"] and st["fills"] == live["n_fills"] and st["position"] == live["position"]
+
+
+def test_dagster_compares_live_fills_with_the_backtest(goog_home, tmp_path):
+    """The worker wrote live_orders/live_fills for the day (above); the Dagster asset compares them with
+    the backtest of the same day and strategy: for the paper broker the gaps are zero."""
+    import datetime as dt
+    import warnings
+
+    import dagster as dg
+
+    from flowsense.data.lake import Lake, Partition
+    from flowsense_dagster.assets.ingestion import raw_ingest
+    from flowsense_dagster.assets.live import live_vs_backtest
+    from flowsense_dagster.partitions import register_partitions, to_partition_key
+    from flowsense_dagster.resources import resources_for_profile
+
+    part = Partition(GOOG[0], dt.date.fromisoformat(GOOG[1]))
+    if not Lake(goog_home / "lake").exists("live_fills", part):
+        pytest.skip("needs the worker's live_fills from test_replay_day_matches_backtest")
+    instance = dg.DagsterInstance.ephemeral()
+    register_partitions(instance, [part])
+    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
+        mp.setenv("FLOWSENSE_HOME", str(goog_home))
+        warnings.simplefilter("ignore")
+        res = dg.materialize([raw_ingest, live_vs_backtest], instance=instance,
+                             resources=resources_for_profile("local", home=goog_home),
+                             partition_key=to_partition_key(part), selection=[live_vs_backtest])
+    assert res.success
+    (mat,) = res.asset_materializations_for_node("live_vs_backtest")
+    meta = {k: v.value for k, v in mat.metadata.items()}
+    assert meta["pnl_gap"] == pytest.approx(0.0, abs=1e-6)
+    assert meta["fill_rate_gap"] == 0.0 and meta["avg_price_gap_per_share"] == pytest.approx(0.0, abs=1e-9)
+    assert meta["matched_orders"] > 1000
+    row = Lake(goog_home / "lake").read("live_vs_backtest", part).row(0, named=True)
+    assert row["live_fills"] == row["backtest_fills"] and row["live_slippage_bp"] == pytest.approx(row["backtest_slippage_bp"])
