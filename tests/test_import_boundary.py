@@ -97,3 +97,42 @@ def test_no_import_statement_crosses_the_boundary() -> None:
             bad[rel] = sorted(crossing)
     assert bad == {}
     assert _imported(ast.parse("import dagster\nfrom fastapi import FastAPI\n")) >= {"dagster", "fastapi"}
+
+
+# lower layers of the library never import the upper ones (docs/ARCHITECTURE.md)
+LAYERS = {
+    "config": {"errors"},
+    "errors": set(),
+    "data": {"config", "errors"},
+    "features": {"data", "config", "errors"},
+    "reporting": {"data", "config", "errors"},
+}
+VENDOR_SDKS = {"redis", "ib_async", "ib_insync", "prometheus_client"}  # only under flowsense/adapters/<name>/
+
+
+def _flowsense_imports(tree: ast.AST) -> set[str]:
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        mods = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+            [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
+        out |= {m.split(".")[1] for m in mods if m.startswith("flowsense.") and m.count(".") >= 1}
+    return out
+
+
+def test_layers_and_vendor_sdks() -> None:
+    bad: dict[str, list[str]] = {}
+    for path in sorted((REPO / "flowsense").rglob("*.py")):
+        rel = path.relative_to(REPO / "flowsense")
+        package = rel.parts[0].removesuffix(".py")
+        tree = ast.parse(path.read_text(), str(rel))
+        if package in LAYERS:
+            upward = _flowsense_imports(tree) - LAYERS[package] - {package}
+            if upward:
+                bad[f"flowsense/{rel.as_posix()}"] = sorted(upward)
+        if package != "adapters" and _imported(tree) & VENDOR_SDKS:
+            bad[f"flowsense/{rel.as_posix()}"] = sorted(_imported(tree) & VENDOR_SDKS)
+        if package != "cli" and "cli" in _flowsense_imports(tree):
+            bad[f"flowsense/{rel.as_posix()}"] = ["cli"]
+    assert bad == {}
+    assert _flowsense_imports(ast.parse("from flowsense.backtest.engine import x\nimport flowsense.live")) == {
+        "backtest", "live"}
