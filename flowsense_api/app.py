@@ -8,6 +8,7 @@ a 500 with the same shape and no traceback (the traceback goes to the server log
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import platform
 import time
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
@@ -106,14 +108,14 @@ def authenticate(st: ApiState, authorization: str | None) -> KeyInfo:
     return info
 
 
-def require_read(request: Request) -> KeyInfo:
+async def require_read(request: Request) -> KeyInfo:  # async: no thread-pool hop per request
     info = authenticate(state_of(request), request.headers.get("authorization"))
     request.state.key = info
     return info
 
 
-def require_admin(request: Request) -> KeyInfo:
-    info = require_read(request)
+async def require_admin(request: Request) -> KeyInfo:
+    info = await require_read(request)
     if info.scope != "admin":
         raise ApiError(403, "forbidden", f"key {info.key_id} has scope {info.scope!r}; this call needs 'admin'")
     return info
@@ -256,17 +258,37 @@ def _install_errors(app: FastAPI) -> None:
         return _err(500, "internal", f"internal error ({type(exc).__name__}); see the API server log")
 
 
+_CSP = (b"default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; "
+        b"style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware (no per-request task or body copy, unlike ``@app.middleware``): ``nosniff`` on
+    every response; on the dashboard a CSP that allows scripts, styles and sockets from this server only."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        dash = scope["path"].startswith("/dashboard")
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                if dash:
+                    headers += [(b"content-security-policy", _CSP), (b"cache-control", b"no-cache")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def _install_headers(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Response:
-        resp = await call_next(request)
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        if request.url.path.startswith("/dashboard"):
-            # nothing from a CDN: scripts, styles, images and sockets only from this server
-            resp.headers.setdefault("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; "
-                                    "img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
-            resp.headers.setdefault("Cache-Control", "no-cache")
-        return resp
+    app.add_middleware(SecurityHeaders)
 
 
 def _routes(app: FastAPI) -> None:
@@ -324,8 +346,9 @@ def _routes(app: FastAPI) -> None:
         st = state_of(request)
         snap = st.hub.books.get(symbol)
         if snap is not None:
-            return {"symbol": symbol, "source": "worker", "ts": snap["ts"], "cursor": snap["cursor"],
-                    "bids": snap["bids"][:levels], "asks": snap["asks"][:levels]}
+            return as_json(f"book:{symbol}:{levels}", snap, lambda s: {
+                "symbol": symbol, "source": "worker", "ts": s["ts"], "seq": s.get("seq"), "cursor": s["cursor"],
+                "bids": s["bids"][:levels], "asks": s["asks"][:levels]})
         return await run_in_threadpool(st.lake.lake_book, symbol, levels)
 
     @app.get(f"{v1}/trades/{{symbol}}", tags=["live"], responses=NOT_FOUND)
@@ -337,10 +360,40 @@ def _routes(app: FastAPI) -> None:
         return await run_in_threadpool(st.lake.lake_trades, symbol, limit)
 
     # ---- worker state ---------------------------------------------------------------------------
-    async def worker_read(request: Request, name: str, fn: Any, *args: Any) -> Any:
+    # hot paths (a dashboard or a load generator polls these): cached reads, JSON bytes made once per value
+    encoded: dict[str, tuple[Any, bytes]] = {}
+
+    def as_json(name: str, val: Any, wrap: Any = None) -> Response:
+        hit = encoded.get(name)
+        if hit is None or hit[0] is not val:
+            hit = (val, orjson.dumps(wrap(val) if wrap else val, option=orjson.OPT_NON_STR_KEYS))
+            encoded[name] = hit
+        return Response(hit[1], media_type="application/json")
+
+    inflight: dict[str, asyncio.Future[Any]] = {}
+
+    async def worker_read(request: Request, name: str, fn: Any, *args: Any, wrap: Any = None) -> Response:
+        """The cached value; when it expired, one refresh runs in the thread pool (single flight) and the
+        requests meanwhile get the previous value, so a burst never piles store reads up."""
         w = state_of(request).worker
-        hit = w.peek(name)
-        return hit if hit is not None else await run_in_threadpool(fn, *args)
+        val = w.peek(name)
+        if val is None:
+            fut = inflight.get(name)
+            if fut is None:
+                fut = asyncio.ensure_future(run_in_threadpool(fn, *args))
+                inflight[name] = fut
+
+                def done(f: asyncio.Future[Any], name: str = name) -> None:
+                    inflight.pop(name, None)
+                    if not f.cancelled():
+                        f.exception()  # retrieved here; the waiters re-raise it
+                fut.add_done_callback(done)
+            stale = w.last(name)
+            val = stale if stale is not None and not fut.done() else await asyncio.shield(fut)
+        return as_json(name, val, wrap)
+
+    def items(v: Any) -> dict[str, Any]:
+        return {"items": v}
 
     @app.get(f"{v1}/state", tags=["worker"], responses=ADMIN_ERRORS,
              summary="Trading state, positions, open orders, PnL, drawdown and model version in effect")
@@ -351,20 +404,22 @@ def _routes(app: FastAPI) -> None:
     @app.get(f"{v1}/positions", tags=["worker"], responses=ADMIN_ERRORS)
     async def positions(request: Request, _: Read) -> Any:
         w = state_of(request).worker
-        return {"items": await worker_read(request, "positions", w.positions)}
+        return await worker_read(request, "positions", w.positions, wrap=items)
 
     @app.get(f"{v1}/orders", tags=["worker"], responses=ADMIN_ERRORS, summary="Open orders")
     async def orders(request: Request, _: Read) -> Any:
         w = state_of(request).worker
-        return {"items": await worker_read(request, "open_orders", w.open_orders)}
+        return await worker_read(request, "open_orders", w.open_orders, wrap=items)
 
-    @app.get(f"{v1}/fills", tags=["worker"], responses=ADMIN_ERRORS)
+    @app.get(f"{v1}/fills", tags=["worker"], responses=ADMIN_ERRORS, summary="Fills, newest first")
     async def fills(request: Request, _: Read, limit: Limit = 100, offset: Offset = 0) -> Any:
         w = state_of(request).worker
-        items = await worker_read(request, f"fills:{limit}:{offset}", w.fills, limit, offset)
-        items = items if isinstance(items, list) else (items or {}).get("items", [])
-        return {"items": items, "limit": limit, "offset": offset,
-                "next_offset": offset + limit if len(items) == limit else None}
+
+        def wrap(v: Any) -> dict[str, Any]:
+            rows = v if isinstance(v, list) else []
+            return {"items": rows, "limit": limit, "offset": offset,
+                    "next_offset": offset + limit if len(rows) == limit else None}
+        return await worker_read(request, f"fills:{limit}:{offset}", w.fills, limit, offset, wrap=wrap)
 
     @app.get(f"{v1}/pnl", tags=["worker"], responses=ADMIN_ERRORS, summary="PnL and drawdown")
     async def pnl(request: Request, _: Read) -> Any:
@@ -374,7 +429,7 @@ def _routes(app: FastAPI) -> None:
     @app.get(f"{v1}/equity", tags=["worker"], responses=ADMIN_ERRORS, summary="Equity curve with drawdown")
     async def equity(request: Request, _: Read) -> Any:
         w = state_of(request).worker
-        return {"items": await worker_read(request, "equity", w.equity_curve)}
+        return await worker_read(request, "equity", w.equity_curve, wrap=items)
 
     # ---- backtests and walk-forward ---------------------------------------------------------------
     @app.get(f"{v1}/backtests", tags=["research"], response_model=Page, responses=ERRORS)

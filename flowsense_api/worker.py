@@ -79,6 +79,11 @@ class WorkerView:
         self._cache[name] = (now, val)
         return val
 
+    def last(self, name: str) -> Any | None:
+        """The cached value however old (None when never read)."""
+        hit = self._cache.get(name)
+        return hit[1] if hit is not None else None
+
     def peek(self, name: str) -> Any | None:
         """The cached value when still fresh (no I/O): lets async endpoints skip the thread pool."""
         hit = self._cache.get(name)

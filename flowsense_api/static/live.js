@@ -82,6 +82,7 @@
       showTrades(); showSignals();
       midSeries.setData(midPts); latSeries.setData(latPts);
       $("tick-info").textContent = ticks + " live events";
+      $("lat-note").textContent = latPts.length ? "" : "the worker's signals carry no latency field (latency_us / tick_to_decision_us) yet";
     });
   }
 
