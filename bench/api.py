@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -167,10 +168,8 @@ class Clients:
                 self.counts[i] += len(msg["items"])
                 if i == 0:  # delivery delay sampled on one client (they share the frame)
                     for e in msg["items"]:
-                        try:
+                        with contextlib.suppress(TypeError, ValueError):
                             self.delays.append(now - dt.datetime.fromisoformat(e["ts"]).timestamp())
-                        except (TypeError, ValueError):
-                            pass
 
     async def _main(self) -> None:
         connected = asyncio.Event()
@@ -234,10 +233,8 @@ def main() -> None:
                   f"p99 {load[name].get('p99_ms', 0):6.2f} ms  non-2xx {load[name]['non_2xx']}", flush=True)
         still_running = worker.poll() is None
         worker.send_signal(signal.SIGTERM)
-        try:
+        with contextlib.suppress(SystemExit):
             worker_summary(worker, 120)
-        except SystemExit:
-            pass
         api.stop()
         results["load"] = load
         results["worker_running_through_load"] = still_running
