@@ -34,14 +34,13 @@ def test_order_log_is_an_l3_log_not_trades(tmp_path: Path) -> None:
     assert ev.height == 50_414 and counts["add"] == 24_889
     assert sum(counts.values()) == 50_414 and set(counts) == {"add", "delete", "execute_visible", "modify", "none"}
     assert ev["side"].null_count() == 0 and ev["order_id"].null_count() == 0
-    # trades are the executions, far fewer than the rows, each with an aggressor opposite the resting order
+    # one trade per match (not one per order: maker and taker both shrink), close to the exchange's 575 prints
     tr = day.trades
-    assert 500 < tr.height < 2_000 and tr["aggressor_side"].null_count() == 0
-    joined = tr.join(ev, on="seq")
-    assert (joined["aggressor_side"] == -joined["side"]).all()
-    # the first partial fill: order 65595247 (2 BTC bid) changed to 1.78855669 -> 0.21144331 BTC traded
+    assert 575 <= tr.height <= 650 and tr["aggressor_side"].null_count() == 0
+    # the first match: bid 65595247 (2 BTC at 236.47) was created against an older resting ask at 236.47 and
+    # changed to 1.78855669 -> 0.21144331 BTC bought by that incoming bid (the raw feed's first print)
     first = tr.row(0, named=True)
-    assert first["size"] == 21_144_331 and first["price"] == 236.47 and first["aggressor_side"] == -1
+    assert first["size"] == 21_144_331 and first["price"] == 236.47 and first["aggressor_side"] == 1
     assert day.size_scale == 10**8 and day.book is not None and day.levels == 10
     assert day.book.height == ev.height
     assert day.extra["book_complete"] is False
@@ -92,3 +91,18 @@ def test_hyperliquid_capture_is_refused_clearly() -> None:
     path = shared(f"{HFT}/hyperliquid/btcusd_20250126.gz")
     with pytest.raises(IngestError, match="Hyperliquid"):
         read_file(path)
+
+
+def test_bitstamp_raw_feed_gives_snapshots_and_exchange_trades() -> None:
+    path = shared("obanalytics_bitstamp_2015-05-01/2015-05-01.log.xz")
+    assert detect_format(path) == "bitstamp-feed"  # was refused as an unknown file type
+    _, (day,) = read_file(path, symbol="BTCUSD")
+    assert day.levels == 20 and day.extra["snapshots"] == 5_011
+    assert day.trades.height == 575 and day.events.height == 5_011 + 575
+    first = day.trades.row(0, named=True)
+    # 0.21144331 BTC at 236.47: the resting ask 65595187 was filled (its order_deleted line just before)
+    # by the incoming bid 65595247: a buy, as the order log reads it too
+    assert first["size"] == 21_144_331 and first["price"] == 236.47 and first["aggressor_side"] == 1
+    assert day.trades["aggressor_side"].null_count() == day.extra["trades_without_side"] < 10
+    report = validate_day(day)
+    assert report.ok and report.crossed_book == 0

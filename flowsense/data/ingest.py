@@ -27,7 +27,7 @@ from flowsense.data.schemas import TRADES_SCHEMA
 from flowsense.data.validate import ValidationReport, validate_day
 from flowsense.errors import IngestError, deferred_interrupt
 
-FORMATS = ("lobster", "dbn", "orderlog", "binance", "ticks")
+FORMATS = ("lobster", "dbn", "orderlog", "bitstamp-feed", "binance", "ticks")
 ZIP_MAGIC = b"PK\x03\x04"
 
 
@@ -93,6 +93,8 @@ def detect_format(path: Path) -> str:
 
     if orderlog.looks_like_order_log(path):
         return "orderlog"
+    if orderlog.looks_like_bitstamp_feed(path):
+        return "bitstamp-feed"
     if binance.looks_like_binance_capture(path):
         return "binance"
     if ticks.looks_like_ticks(path):
@@ -129,6 +131,10 @@ def read_file(
         from flowsense.data.orderlog import read_order_log
 
         days = read_order_log(path, symbol=symbol, date=date)
+    elif fmt == "bitstamp-feed":
+        from flowsense.data.orderlog import read_bitstamp_feed
+
+        days = read_bitstamp_feed(path, symbol=symbol, date=date)
     elif fmt == "binance":
         from flowsense.data.binance import read_binance_capture
 

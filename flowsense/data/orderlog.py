@@ -18,9 +18,9 @@ How the events read:
   volume when the order is known, else null), with volume > 0 -> ``delete`` (a cancellation);
 * an event received *after* its order's deletion (the feed delivers some out of order) -> ``none``: it
   must not bring the order back to life;
-* **trades** are inferred from the executions: price = the resting order's, size = the executed volume,
-  aggressor = the opposite side of the resting order. Fills of orders created before the capture are not
-  known in size and give no trade row.
+* **trades** are inferred one per match (see :func:`_infer_trades`): from the resting (maker) order's fill,
+  aggressor = the other side; from the incoming (taker) order's fill only when the maker was created before
+  the capture (its size is unknown). Fills of orders created before the capture have a null size.
 
 The price book (10 levels) is rebuilt from the orders with the same replay as DBN MBO files. **The log has no
 initial snapshot**: orders resting before its first line are unknown until they change or leave, so the book
@@ -146,6 +146,70 @@ def _classify(
     return types, size, executed, stale
 
 
+TAKER_WINDOW_MS = 1_000
+
+
+def _infer_trades(
+    oid: np.ndarray, action: np.ndarray, side: np.ndarray, price: np.ndarray, ms: np.ndarray,
+    executed: np.ndarray, ask1_after: np.ndarray, bid1_after: np.ndarray, volume_zero: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One trade per match, not one per order: per row the trade size (0 = none), price and aggressor.
+
+    Both orders of a match shrink in the feed: the resting (maker) order and the incoming (taker) order,
+    which Bitstamp announces as ``created`` and then ``changed`` or ``deleted``. An order is a *taker* when,
+    on creation, its price reaches the best opposite price of the rebuilt book, or an older opposite order at
+    a price it reaches is filled (changed down, or deleted with volume 0) in the next second. Its decreases
+    in that second are taker fills. Trades come from maker fills (the maker's price, aggressor = the other
+    side); a taker fill becomes the trade (aggressor = the taker's side, at the maker's price) only when no
+    maker fill of known size on the other side falls in its window - the maker was created before the
+    capture."""
+    n = oid.shape[0]
+    ask_before = np.concatenate([[np.nan], ask1_after[:-1]])
+    bid_before = np.concatenate([[np.nan], bid1_after[:-1]])
+    is_deleted = action == "deleted"
+    filled = (executed > 0) | (is_deleted & volume_zero)
+    created_row = {int(oid[i]): int(i) for i in np.flatnonzero(action == "created")}
+    fill_rows = np.flatnonzero(filled)
+    fill_ms = ms[fill_rows]
+    decreasing = {int(oid[i]) for i in np.flatnonzero(executed > 0)}
+    taker_since: dict[int, tuple[int, float]] = {}
+    for i in np.flatnonzero(action == "created"):
+        o = int(oid[i])
+        if o not in decreasing:
+            continue
+        s_ = int(side[i])
+        best = ask_before[i] if s_ > 0 else bid_before[i]
+        if not np.isnan(best) and (price[i] >= best - 1e-9 if s_ > 0 else price[i] <= best + 1e-9):
+            taker_since[o] = (int(ms[i]), float(best))
+            continue
+        lo = np.searchsorted(fill_ms, ms[i], side="left")
+        hi = np.searchsorted(fill_ms, ms[i] + TAKER_WINDOW_MS, side="right")
+        for j in fill_rows[lo:hi]:
+            if j <= i or side[j] != -s_ or created_row.get(int(oid[j]), -1) >= i:
+                continue
+            if (price[j] <= price[i] + 1e-9) if s_ > 0 else (price[j] >= price[i] - 1e-9):
+                taker_since[o] = (int(ms[i]), float(price[j]))
+                break
+    is_taker = np.zeros(n, dtype=bool)
+    for i in np.flatnonzero(executed > 0):
+        t = taker_since.get(int(oid[i]))
+        is_taker[i] = t is not None and ms[i] - t[0] <= TAKER_WINDOW_MS
+    size = np.where(is_taker, 0, executed).astype(np.int64)
+    px = price.astype(np.float64).copy()
+    agg = np.where(size > 0, -side, 0).astype(np.int8)
+    known = np.flatnonzero(size > 0)
+    known_ms = ms[known]
+    for i in np.flatnonzero(is_taker):
+        start, maker_px = taker_since[int(oid[i])]
+        lo = np.searchsorted(known_ms, start, side="left")
+        hi = np.searchsorted(known_ms, ms[i] + TAKER_WINDOW_MS, side="right")
+        if not (side[known[lo:hi]] == -side[i]).any():
+            size[i] = executed[i]
+            px[i] = maker_px
+            agg[i] = side[i]
+    return size, px, agg
+
+
 def read_order_log(path: str | Path, symbol: str | None = None, date: dt.date | None = None) -> list[DayTables]:
     """Read an L3 order log into one :class:`DayTables` per UTC day (events, 10-level book, inferred trades)."""
     from flowsense.data.dbn import (
@@ -181,7 +245,12 @@ def read_order_log(path: str | Path, symbol: str | None = None, date: dt.date | 
     book_arrays, _, anomalies = replay_mbo_book(codes, side, raw_px, replay_size, oid, levels=LEVELS)
     book = _book_frame(book_arrays, LEVELS)
 
-    ts = pl.Series("ts", df["timestamp"].to_numpy() * 1_000_000).cast(pl.Datetime("ns", "UTC"))
+    ms = df["timestamp"].to_numpy()
+    trade_size, trade_px, aggressor = _infer_trades(
+        oid, action, side, df["price"].to_numpy(), ms, executed, book_arrays["ask_px_1"], book_arrays["bid_px_1"],
+        volume == 0,
+    )
+    ts = pl.Series("ts", ms * 1_000_000).cast(pl.Datetime("ns", "UTC"))
     size_s = pl.Series("size", size).set(pl.Series(size < 0), None)  # type: ignore[arg-type]
     frame = pl.DataFrame({
         "ts": ts,
@@ -190,7 +259,9 @@ def read_order_log(path: str | Path, symbol: str | None = None, date: dt.date | 
         "side": pl.Series("side", side, dtype=pl.Int8),
         "price": df["price"],
         "size": size_s,
-        "__exec": executed,
+        "__exec": trade_size,
+        "__tpx": trade_px,
+        "__agg": pl.Series("__agg", aggressor, dtype=pl.Int8),
     })
     frame = pl.concat([frame, book], how="horizontal")
     if date is not None:
@@ -203,8 +274,8 @@ def read_order_log(path: str | Path, symbol: str | None = None, date: dt.date | 
     for day, part in days.items():
         keyed = add_keys(part, sym, day)
         trades = keyed.filter(pl.col("__exec") > 0).select(
-            "ts", "symbol", "date", "seq", "price", pl.col("__exec").alias("size"),
-            (-pl.col("side")).cast(pl.Int8).alias("aggressor_side"),
+            "ts", "symbol", "date", "seq", pl.col("__tpx").alias("price"), pl.col("__exec").alias("size"),
+            pl.col("__agg").alias("aggressor_side"),
         ).select(list(TRADES_SCHEMA))
         t = keyed["ts"].dt.epoch("ns").to_numpy()
         # like DBN F_LAST: the book is checked at the last row of each receive timestamp (a taker order is
@@ -221,4 +292,139 @@ def read_order_log(path: str | Path, symbol: str | None = None, date: dt.date | 
     return sorted(out, key=lambda d: d.date)
 
 
-__all__ = ["looks_like_order_log", "read_order_log"]
+
+
+# ------------------------------------------------------------------------------ the raw Bitstamp feed log
+
+FEED_RE = re.compile(rb"^\d{13} (order_created|order_changed|order_deleted|order_book|trade) \{")
+FEED_LEVELS = 20
+
+
+def looks_like_bitstamp_feed(path: Path) -> bool:
+    """True for obAnalytics' raw Bitstamp feed log: lines ``<ms> <event> <json>``."""
+    import lzma
+
+    try:
+        with Path(path).open("rb") as fh:
+            head = fh.read(6)
+        opener = lzma.open if head.startswith(b"\xfd7zXZ") else open
+        with opener(path, "rb") as fh:  # type: ignore[operator]
+            line = fh.readline(1 << 16)
+    except (OSError, EOFError, lzma.LZMAError):
+        return False
+    return bool(FEED_RE.match(line))
+
+
+def read_bitstamp_feed(path: str | Path, symbol: str | None = None, date: dt.date | None = None) -> list[DayTables]:
+    """Read obAnalytics' raw Bitstamp feed (``2015-05-01.log.xz``): the exchange's ``order_book`` snapshots
+    (top 20 levels each side, complete) become ``quote`` events with a 20-level book, and its ``trade``
+    prints the trades. The order events in the same log are what ``orders.csv`` holds (read that for L3).
+
+    ``ts`` = the receive time (ms). Trade prints carry no side: the aggressor is taken from the resting order
+    that the feed reports changed or deleted at the trade's price in the 2 s before the print (its opposite
+    side), else null. Sizes in 1e-8 BTC (``size_scale = 10**8``)."""
+    import orjson
+
+    from flowsense.data.ticks import _decompress
+
+    path = Path(path)
+    if not path.exists():
+        raise IngestError(path, "file not found")
+    data = _decompress(read_nonempty(path), path)
+    if not data.endswith(b"\n"):
+        raise IngestError(path, "file is truncated: last line has no line terminator", line=data.count(b"\n") + 1)
+    ts: list[int] = []
+    kind: list[str] = []
+    price: list[float | None] = []
+    size: list[int | None] = []
+    books: list[list[float | None]] = []
+    side: list[int | None] = []
+    recent: dict[float, tuple[int, int]] = {}  # price -> (ms, resting side) of the last fill-like order event
+    for lineno, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            t_raw, event, body = line.split(b" ", 2)
+            t = int(t_raw)
+            msg = orjson.loads(body)
+        except (ValueError, orjson.JSONDecodeError) as exc:
+            raise IngestError(path, f"not '<ms> <event> <json>' ({exc})", line=lineno) from exc
+        try:
+            if event in (b"order_changed", b"order_deleted"):
+                recent[float(msg["price"])] = (t, 1 if int(msg["order_type"]) == 0 else -1)
+                continue
+            if event == b"order_created":
+                continue
+            if event == b"trade":
+                p = float(msg["price"])
+                hit = recent.get(p)
+                ts.append(t * 1_000_000)
+                kind.append("trade")
+                price.append(p)
+                size.append(round(float(msg["amount"]) * SIZE_SCALE))
+                side.append(-hit[1] if hit is not None and t - hit[0] <= 2_000 else None)
+                books.append([])
+            elif event == b"order_book":
+                row: list[float | None] = []
+                bids, asks = msg["bids"], msg["asks"]
+                for k in range(FEED_LEVELS):
+                    a = asks[k] if k < len(asks) else None
+                    b = bids[k] if k < len(bids) else None
+                    row += [float(a[0]) if a else None, round(float(a[1]) * SIZE_SCALE) if a else None,
+                            float(b[0]) if b else None, round(float(b[1]) * SIZE_SCALE) if b else None]
+                ts.append(t * 1_000_000)
+                kind.append("quote")
+                price.append(None)
+                size.append(None)
+                side.append(None)
+                books.append(row)
+            else:
+                raise IngestError(path, f"unknown event {event.decode(errors='replace')!r}", line=lineno)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise IngestError(path, f"malformed {event.decode(errors='replace')} message ({exc!r})", line=lineno) from exc
+    if not ts:
+        raise IngestError(path, "no order_book or trade lines")
+    n = len(ts)
+    # trades carry the book in force (the last snapshot), empty before the first one
+    cols = list(book_schema(FEED_LEVELS))[4:]
+    last: list[float | None] = [None] * len(cols)
+    filled = []
+    for r in books:
+        if r:
+            last = r
+        filled.append(last)
+    arr = list(zip(*filled, strict=True)) if filled else [[] for _ in cols]
+    book_cols = {c: pl.Series(c, arr[j], dtype=pl.Float64 if "_px_" in c else pl.Int64) for j, c in enumerate(cols)}
+    frame = pl.DataFrame({
+        "ts": pl.Series("ts", ts, dtype=pl.Int64).cast(pl.Datetime("ns", "UTC")),
+        "event_type": pl.Series(kind, dtype=EventType),
+        "order_id": pl.Series([None] * n, dtype=pl.Int64),
+        "side": pl.Series(side, dtype=pl.Int8),
+        "price": pl.Series(price, dtype=pl.Float64),
+        "size": pl.Series(size, dtype=pl.Int64),
+        **book_cols,
+    })
+    days = split_by_day(frame, "UTC")
+    if date is not None and set(days) != {date}:
+        raise IngestError(path, f"the log spans {sorted(days)}, not only --date {date}")
+    # the file is named by date; Bitstamp's public feed of 2015 carried BTC/USD only
+    sym = symbol or "BTCUSD"
+    guesses: tuple[str, ...] = () if symbol else (
+        "symbol BTCUSD assumed (Bitstamp's 2015 order feed was BTC/USD only; pass --symbol to choose)",)
+    out = []
+    for day, part in days.items():
+        keyed = add_keys(part, sym, day)
+        trades = keyed.filter(pl.col("event_type") == "trade").select(
+            "ts", "symbol", "date", "seq", "price", "size", pl.col("side").alias("aggressor_side")
+        ).select(list(TRADES_SCHEMA))
+        out.append(DayTables(
+            sym, day, events=keyed.select(list(EVENTS_SCHEMA)), trades=trades,
+            book=keyed.select(list(book_schema(FEED_LEVELS))), sources=(str(path),), size_scale=SIZE_SCALE,
+            extra={"snapshots": int((keyed["event_type"] == "quote").sum()),
+                   "trades_without_side": int(trades["aggressor_side"].null_count())},
+            guesses=guesses,
+        ))
+    return sorted(out, key=lambda d: d.date)
+
+
+__all__ = ["looks_like_bitstamp_feed", "looks_like_order_log", "read_bitstamp_feed", "read_order_log"]
