@@ -144,7 +144,7 @@ def _summary(results: list[IngestResult], instruments: list[InstrumentResult], l
     from rich.table import Table
 
     table = Table(title=f"Ingested into {esc(lake_root)}")
-    for col in ("symbol", "date", "format", "events", "book lvls", "trades", "validation", "lake"):
+    for col in ("symbol", "date", "format", "events", "book lvls", "trades", "validation"):
         table.add_column(col, justify="right" if col in ("events", "trades", "book lvls") else "left",
                          overflow="fold")
     guesses: dict[str, list[str]] = {}
@@ -154,7 +154,7 @@ def _summary(results: list[IngestResult], instruments: list[InstrumentResult], l
         status = "[green]ok[/]" if not errs else "[bold red]FAILED[/] "
         table.add_row(
             esc(r.partition.symbol), str(r.partition.date), r.format, f"{r.report.events:,}",
-            str(r.report.levels), f"{r.report.trades:,}", status + esc(", ".join(parts)), esc(r.summary()),
+            str(r.report.levels), f"{r.report.trades:,}", status + esc(", ".join(parts)),
         )
         for g in r.guesses:
             guesses.setdefault(g, [])
@@ -162,6 +162,9 @@ def _summary(results: list[IngestResult], instruments: list[InstrumentResult], l
                 guesses[g].append(r.source)
     if results:
         console.print(table)
+    for r in results:  # what each ingest did to the lake: replaced / merged with / removed stale derived tables
+        if r.summary() != "new partition":
+            console.print(esc(f"lake: {r.partition.symbol} {r.partition.date}: {r.summary()}"), soft_wrap=True)
     for ir in instruments:
         i = ir.instrument
         console.print(esc(
