@@ -20,6 +20,7 @@ caller's policy (the Dagster asset checks use :data:`SEVERITY`). Checks:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -130,9 +131,10 @@ def _transition_loop(
 
 
 
-# rows x levels up to which the vectorized NumPy count is used: below it NumPy takes well under the ~0.7 s
-# that importing Numba and loading the compiled loop costs a fresh process (``flowsense ingest`` of a
-# LOBSTER day then starts no JIT at all); above it the compiled loop is faster. Both count the same.
+# rows x levels up to which the vectorized NumPy count is used when Numba is not loaded yet: below it NumPy
+# takes less than the ~0.7 s that importing Numba and loading the compiled loop costs a fresh process
+# (``flowsense ingest`` of a LOBSTER day then starts no JIT at all); above it, or in a process that has
+# Numba loaded anyway (Dagster, features), the compiled loop is used. Both count the same (tested).
 NUMPY_MAX_CELLS = 2_000_000
 _numba_compiled: list[Any] = []
 
@@ -154,45 +156,45 @@ def _transition_numpy(
     ``kind``: 1 add, -1 remove (cancel/delete/visible execution), 0 not checked. ``book``: (rows, 4*levels)
     float array in LOBSTER column order (ask_px, ask_sz, bid_px, bid_sz per level), NaN where empty.
 
-    Vectorized NumPy (no Numba: ingesting a LOBSTER file then needs no JIT start-up), in chunks of rows so
-    memory stays bounded. For each checked row i: the size at the event's price on the event's side in
-    row i-1 (before) and row i (after), 0 when the price is not in the book; the price counts as visible
-    unless it lies beyond the deepest level of either row; a visible transition must change the size by
-    exactly ``kind * size``.
+    Vectorized NumPy (no Numba: ingesting a LOBSTER file then starts no JIT), the same count as
+    :func:`_transition_loop`. For each checked row i: the size at the event's price on the event's side in
+    row i-1 (before) and row i (after), 0 when the price is not there; the price is visible unless it lies
+    beyond the deepest level of either row; a visible transition must change the size by exactly
+    ``kind * size``. Works column-major (polars hands out column-major arrays: no transposing copy), in
+    chunks of rows so memory stays bounded.
     """
     levels = book.shape[1] // 4
-    rows = np.flatnonzero(kind[1:] != 0) + 1
-    book = np.ascontiguousarray(book)  # polars hands out column-major arrays: row gathers need C order
-    lv = 4 * np.arange(levels)
+    cols = np.asfortranarray(book).T  # (4 * levels, rows), C-contiguous: one row per book column
+    checked = np.flatnonzero(kind[1:] != 0) + 1
     bad = 0
-    for start in range(0, rows.size, chunk):
-        i = rows[start:start + chunk]
-        bid = side[i] == 1
-        # a buy order (+1) rests on the bid (offset 2), a sell order (-1) on the ask (offset 0)
-        cols = np.where(bid, 2, 0)[:, None] + lv  # (m, levels): the price columns of the event's side
-        p = price[i]
-        qty: list[np.ndarray] = []
-        visible = np.ones(i.size, dtype=bool)
-        for row in (i - 1, i):
-            px = book[row[:, None], cols]
-            sz = book[row[:, None], cols + 1]
-            deepest = px[:, levels - 1]
+    # a buy order (+1) rests on the bid (offset 2), a sell order (-1) on the ask (offset 0)
+    for off in (0, 2):
+        px_all, sz_all = cols[off::4], cols[off + 1::4]  # (levels, rows) views
+        rows = checked[(side[checked] == 1) == (off == 2)]
+        for start in range(0, rows.size, chunk):
+            i = rows[start:start + chunk]
+            p = price[i]
+            at = np.arange(i.size)
+            qty: list[np.ndarray] = []
+            visible = np.ones(i.size, dtype=bool)
+            for r in (i - 1, i):
+                px = px_all.take(r, axis=1)  # (levels, m)
+                with np.errstate(invalid="ignore"):  # NaN (empty level, no price): never beyond, no match
+                    beyond = (p < px[levels - 1] - 1e-9) if off == 2 else (p > px[levels - 1] + 1e-9)
+                    match = np.abs(px - p) < 1e-9
+                first = match.argmax(axis=0)
+                qty.append(np.where(match[first, at], sz_all[first, r], 0.0))
+                visible &= ~beyond
             with np.errstate(invalid="ignore"):
-                beyond = np.where(bid, p < deepest - 1e-9, p > deepest + 1e-9)  # NaN: not beyond
-                match = np.abs(px - p[:, None]) < 1e-9
-            first = match.argmax(axis=1)
-            qty.append(np.where(match.any(axis=1), sz[np.arange(i.size), first], 0.0))
-            visible &= ~beyond
-        with np.errstate(invalid="ignore"):
-            bad += int(np.count_nonzero(visible & (qty[1] != qty[0] + kind[i] * size[i])))
+                bad += int(np.count_nonzero(visible & (qty[1] != qty[0] + kind[i] * size[i])))
     return bad
 
 
 def _book_transition_mismatches(
     kind: np.ndarray, side: np.ndarray, price: np.ndarray, size: np.ndarray, book: np.ndarray
 ) -> int:
-    if book.shape[0] * max(1, book.shape[1] // 4) <= NUMPY_MAX_CELLS:
-        return _transition_numpy(kind, side, price, size, book)
+    if book.shape[0] * max(1, book.shape[1] // 4) <= NUMPY_MAX_CELLS and "numba" not in sys.modules:
+        return _transition_numpy(kind, side, price, size, book)  # a fresh process: no JIT start-up
     return int(_numba_loop()(kind, side, price, size, np.ascontiguousarray(book)))
 
 
