@@ -104,10 +104,12 @@ class BacktestResult:
     wall_s: float = 0.0
     realized_pnl: float = 0.0
     stats: dict[str, Any] = field(default_factory=dict)
+    multiplier: float = 1.0  # currency per (price x stored size unit): the instrument's, 1 for equities
 
     def summary(self) -> dict[str, Any]:
         """n_orders, n_fills, fill_rate (orders with at least one fill / orders), fees, final_equity,
-        pnl (final equity - initial cash, after fees), turnover (traded notional), and a few more."""
+        pnl (final equity - initial cash, after fees), turnover (traded notional, in currency: price x
+        units x the contract multiplier), and a few more."""
         n_orders = self.orders.height
         filled_orders = int((self.orders["filled"] > 0).sum()) if n_orders else 0
         last = self.equity.row(-1, named=True) if self.equity.height else None
@@ -121,7 +123,8 @@ class BacktestResult:
             "fill_rate": filled_orders / n_orders if n_orders else 0.0,
             "fees": float(self.fills["fee"].sum()) if self.fills.height else 0.0,
             "slippage": float(self.fills["slippage"].sum()) if self.fills.height else 0.0,
-            "turnover": float((self.fills["price"] * self.fills["size"]).sum()) if self.fills.height else 0.0,
+            "turnover": float((self.fills["price"] * self.fills["size"]).sum()) * self.multiplier
+            if self.fills.height else 0.0,
             "final_position": int(last["position"]) if last else 0,
             "final_equity": final_equity,
             "pnl": final_equity - self.config.initial_cash,
@@ -199,6 +202,8 @@ def _new_sim(md: tuple, config: BacktestConfig, multiplier: float = 1.0,
         b = ts // interval
         n_eq = 1 + int(np.count_nonzero(b[1:] != b[:-1])) + 4
     sess = np.zeros(0, np.int64) if sessions is None else np.ascontiguousarray(sessions, dtype=np.int64).ravel()
+    if config.slippage.kind == 2 and not config.slippage.params()[2] > 0:
+        raise ValueError("TickSlippage needs a tick: give tick= or run with the instrument")
     return E.new_sim(
         *md, feed, int(lat_resp.min()), interval,
         NO_LIMIT if config.max_position is None else int(config.max_position),
@@ -306,6 +311,7 @@ def run_backtest(
     progress: Callable[[float], None] | None = None,
     *,
     force_python: bool = False,
+    instrument: Any = None,
 ) -> BacktestResult:
     """Replay one day of ``events``/``book`` through ``strategy`` under ``config``.
 
@@ -314,6 +320,13 @@ def run_backtest(
     stateful object with ``on_book(view)`` (and optionally ``on_fill``, ``on_order``, ``on_end``,
     ``reset``). ``progress`` is called with the fraction of events done. ``force_python`` runs a
     built-in config's Python strategy through the Python driver (the live worker's code path).
+
+    ``instrument`` (a :class:`flowsense.data.instruments.Instrument`): PnL, equity, fees on notional and
+    turnover use its contract multiplier (and size scale); the run trades only inside its trading
+    sessions - events outside them are not delivered to the strategy (so "the first event" is the first
+    one of the session) and an order that reaches the exchange outside a session is rejected
+    (``market_closed``); a :class:`~flowsense.backtest.models.TickSlippage` without a tick takes the
+    instrument's. Without one: multiplier 1, always open (the equity conventions).
     """
     from flowsense.backtest.strategies import compiled_spec
 
@@ -327,8 +340,13 @@ def run_backtest(
     if spec is None and hasattr(strategy, "reset"):
         strategy.reset()
     t0 = time.perf_counter()
+    multiplier, sessions, n_closed = 1.0, None, 0
+    if instrument is not None:
+        events, book, sessions, n_closed = _inside_sessions(events, book, instrument)
+        multiplier = float(instrument.multiplier) / (int(instrument.size_scale) * int(instrument.price_scale))
+        config = _with_instrument_tick(config, instrument)
     md = _market_data(events, book, config.price_scale)
-    sim = _new_sim(md, config)
+    sim = _new_sim(md, config, multiplier, sessions)
     E.seed(int(config.seed))
     n_ev = md[0].size
     t1 = time.perf_counter()
@@ -338,7 +356,7 @@ def run_backtest(
         _run_python(sim, md[0], int(config.latency.arrays()[0]), strategy, events, book, progress,
                     config.price_scale)
     t2 = time.perf_counter()
-    orders, fills, equity = _frames(sim, config)
+    orders, fills, equity = _frames(sim, config, multiplier)
     t3 = time.perf_counter()
     return BacktestResult(
         orders=orders,
@@ -350,8 +368,44 @@ def run_backtest(
         wall_s=t3 - t0,
         realized_pnl=float(E.tables(sim)[-1]),
         # seconds: tables -> arrays + state, the simulation loop, arrays -> result frames
-        stats={"prepare_s": t1 - t0, "run_s": t2 - t1, "frames_s": t3 - t2, "compiled": spec is not None},
+        stats={"prepare_s": t1 - t0, "run_s": t2 - t1, "frames_s": t3 - t2, "compiled": spec is not None,
+               "events_outside_sessions": n_closed},
+        multiplier=multiplier,
     )
+
+
+def _inside_sessions(events: pl.DataFrame, book: pl.DataFrame, instrument: Any):
+    """The rows inside ``instrument``'s sessions, the session bounds as a flat sorted ``[open, close, ...]``
+    array (UTC ns) for the core, and the number of rows dropped."""
+    import datetime as _dt
+
+    if instrument.always_open or events.height == 0:
+        return events, book, None, 0
+    ts = events["ts"].cast(pl.Int64).to_numpy()
+    day0 = _dt.datetime.fromtimestamp(int(ts.min()) // 10**9, _dt.UTC).date()
+    day1 = _dt.datetime.fromtimestamp(int(ts.max()) // 10**9, _dt.UTC).date()
+    bounds = instrument.session_bounds(day0 - _dt.timedelta(days=2), day1 + _dt.timedelta(days=2))
+    mask = instrument.open_mask(ts)
+    n_closed = int(mask.size - mask.sum())
+    if not mask.any():
+        raise ValueError(f"no event of {instrument.symbol} lies inside its trading sessions "
+                         f"({instrument.tz} {', '.join(f'{s.open}-{s.close}' for s in instrument.sessions)}); "
+                         f"the market was closed for the whole of {day0}..{day1}")
+    if n_closed:
+        keep = pl.Series(mask)
+        events, book = events.filter(keep), book.filter(keep)
+    return events, book, bounds.ravel(), n_closed
+
+
+def _with_instrument_tick(config: BacktestConfig, instrument: Any) -> BacktestConfig:
+    from dataclasses import replace
+
+    from flowsense.backtest.models import TickSlippage
+
+    s = config.slippage
+    if isinstance(s, TickSlippage) and s.tick == 0:
+        return replace(config, slippage=replace(s, tick=float(instrument.tick_size)))
+    return config
 
 
 def _run_compiled(sim: E.Sim, n_ev: int, spec: tuple[int, np.ndarray], progress) -> None:

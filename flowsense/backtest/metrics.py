@@ -282,8 +282,12 @@ def compute_metrics(
     risk_free: float = 0.0,
     resample: str | None = None,
     trades: pl.DataFrame | None = None,
+    multiplier: float = 1.0,
 ) -> dict[str, Any]:
     """Metrics of one backtest (formulas in the module docstring); every key of :data:`METRIC_KEYS`.
+
+    ``multiplier``: the contract multiplier of the fills' instrument (currency per price point and unit,
+    50 for CME ES): trade PnL and traded notional are price x size x multiplier.
 
     Parameters
     ----------
@@ -373,12 +377,15 @@ def compute_metrics(
     m["dsr"] = (float(deflated_sharpe_ratio(sr, n, skew, kurt, n_trials=int(n_trials),
                                             trials_sharpe_var=trials_sharpe_var)) if n > 1 else _nan())
 
+    if fills is not None and multiplier != 1.0 and fills.height:
+        # PnL and notional are linear in price: a price in "currency per unit held" carries the multiplier
+        fills = fills.with_columns(pl.col("price").cast(pl.Float64) * multiplier)
     # trades: fills-derived round trips (or given), else per-period PnL
     if trades is None and fills is not None:
         mark = None
         if isinstance(equity, pl.DataFrame) and "mid" in equity.columns and equity.height:
             mids = equity["mid"].drop_nulls().drop_nans() if equity["mid"].dtype.is_float() else equity["mid"].drop_nulls()
-            mark = float(mids[-1]) if mids.len() else None
+            mark = float(mids[-1]) * multiplier if mids.len() else None
         trades = trades_from_fills(fills, mark)
     if trades is not None:
         pnl = trades["pnl"].cast(pl.Float64).to_numpy() if trades.height else np.empty(0)

@@ -72,6 +72,46 @@ def out_dir_for(reports: Path, symbol: str, date: dt.date, strategy: str) -> Pat
     return out
 
 
+FUTURES_FEE_PER_CONTRACT = 2.5  # USD per contract per side: exchange + clearing + a retail commission
+
+
+def instrument_defaults(config: Any, instrument: Any, explicit: frozenset[str] | set[str] = frozenset()) -> Any:
+    """``config`` with the asset class's defaults for what the user did not set explicitly.
+
+    Futures: fees per contract (``PerShareFees(FUTURES_FEE_PER_CONTRACT, FUTURES_FEE_PER_CONTRACT)``, not
+    0.08% of a notional that the multiplier makes 50x larger) and slippage that keeps every fill on a
+    recorded book price (``BookWalkSlippage``: an equity's 1 bp is ~2 ES ticks and lands between price
+    levels). Equities and crypto keep the engine defaults.
+    """
+    from dataclasses import replace
+
+    from flowsense.backtest.models import BookWalkSlippage, PerShareFees
+
+    if getattr(instrument, "asset_class", "") != "future":
+        return config
+    kw: dict[str, Any] = {}
+    if "slippage" not in explicit:
+        kw["slippage"] = BookWalkSlippage()
+    if "fees" not in explicit:
+        kw["fees"] = PerShareFees(maker=FUTURES_FEE_PER_CONTRACT, taker=FUTURES_FEE_PER_CONTRACT)
+    return replace(config, **kw) if kw else config
+
+
+def _instrument_params(cls: type, params: dict[str, Any], instrument: Any) -> dict[str, Any]:
+    """A quoting strategy's ``tick`` defaults to the instrument's tick size."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+    if "tick" in names and "tick" not in params:
+        return {**params, "tick": float(instrument.tick_size)}
+    return params
+
+
+def _units(stored: Any, instrument: Any) -> int | float:
+    q = instrument.quantity(int(stored))
+    return int(q) if float(q).is_integer() else float(q)
+
+
 def run_partition(
     lake: Lake,
     reports: Path,
@@ -87,9 +127,16 @@ def run_partition(
     out_dir: Path | None = None,
     events: pl.DataFrame | None = None,
     book: pl.DataFrame | None = None,
+    instrument: Any = None,
+    explicit: frozenset[str] | set[str] = frozenset(),
 ) -> BacktestRun:
     """Load the partition (unless ``events`` and ``book`` are given), run the engine, compute metrics, write
-    the report."""
+    the report.
+
+    The instrument (``instrument`` or :func:`flowsense.data.instruments.instrument_for` of ``symbol`` in
+    the lake) sets the contract multiplier, the trading sessions and, for what the user did not set
+    (``explicit`` names ``"slippage"``/``"fees"`` given on purpose), the defaults of its asset class
+    (:func:`instrument_defaults`); a ``market_maker`` without ``tick`` quotes in the instrument's tick."""
     from flowsense.backtest.engine import run_backtest
     from flowsense.backtest.metrics import compute_metrics, jsonable
     from flowsense.backtest.report import write_report
@@ -110,11 +157,16 @@ def run_partition(
         raise FlowSenseError(f"unknown strategy {strategy!r}; built-in strategies: {', '.join(STRATEGIES)}")
     events = lake.read("events", part) if events is None else events
     book = lake.read("book", part) if book is None else book
-    strat = STRATEGIES[strategy](**params)
+    if instrument is None:
+        from flowsense.data.instruments import instrument_for
+
+        instrument = instrument_for(symbol, lake)
+    config = instrument_defaults(config, instrument, explicit)
+    strat = STRATEGIES[strategy](**_instrument_params(STRATEGIES[strategy], params, instrument))
     prepare = getattr(strat, "prepare", None)
     if callable(prepare):  # a strategy that needs the day before the replay (model_signal: its predictions)
         strat = prepare(lake=lake, symbol=symbol, date=date, events=events, book=book)
-    res = run_backtest(events, book, strat, config, progress=progress)
+    res = run_backtest(events, book, strat, config, progress=progress, instrument=instrument)
 
     equity = res.equity
     # metrics start from the initial cash at the first event (the engine's first row is after a bucket)
@@ -122,7 +174,7 @@ def run_partition(
                          schema={"ts": equity["ts"].dtype, "equity": pl.Float64})
     eq_metrics = pl.concat([start, equity.select("ts", "equity", "mid")], how="diagonal_relaxed")
     metrics = compute_metrics(eq_metrics, res.fills, res.orders, periods_per_year=periods_per_year,
-                              resample=resample)
+                              resample=resample, multiplier=res.multiplier)
     # per-regime: bars of the mid, terciles of the trailing 30-bar volatility
     bars = (equity.sort("ts").group_by_dynamic("ts", every=resample).agg(pl.col("equity").last(),
                                                                           pl.col("mid").drop_nulls().last())
@@ -149,8 +201,12 @@ def run_partition(
         "symbol": symbol, "date": date.isoformat(), "strategy": strategy, "params": params,
         **metrics,
         # final position in units and net PnL (after fees) in the instrument's currency
-        "position": int(engine_summary.get("final_position", 0)),
+        "position": _units(engine_summary.get("final_position", 0), instrument),
         "pnl": float(engine_summary.get("pnl", 0.0)),
+        "currency": instrument.currency,
+        "instrument": {k: instrument.to_dict()[k] for k in ("symbol", "venue", "asset_class", "currency",
+                                                           "tick_size", "multiplier", "size_scale", "tz",
+                                                           "source")},
         "engine": engine_summary,
         "config": describe(config),
         "regimes": regimes.to_dicts() if regimes is not None else [],

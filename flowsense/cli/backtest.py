@@ -281,6 +281,10 @@ def register(app: typer.Typer) -> None:
                 lake, cfg.reports, symbol, day, strategy, params, config,
                 periods_per_year=periods_per_year, resample=resample,
                 progress=(lambda frac: bar.update(task, completed=100.0 * float(frac))) if show else None,
+                # what the user set on purpose; the rest follows the instrument's asset class (futures)
+                explicit={name for name, given in (("slippage", slippage_bps is not None),
+                                                   ("fees", fee_taker is not None or fee_maker is not None))
+                          if given},
             )
             bar.update(task, completed=100)
         payload, rows = outcome.payload, outcome.summary_rows
