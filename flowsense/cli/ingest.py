@@ -24,7 +24,6 @@ from flowsense.errors import FlowSenseError
 if TYPE_CHECKING:
     from flowsense.data.ingest import IngestResult, InstrumentResult
 
-FORMAT_NAMES = ("lobster", "dbn", "orderlog", "binance", "ticks")  # = flowsense.data.ingest.FORMATS
 
 
 def _parse_date(date: str | None) -> dt.date | None:
@@ -77,7 +76,7 @@ def register(app: typer.Typer) -> None:
         symbol: Annotated[str | None, typer.Option(help="Symbol (default: from the data, else the file name; the summary says which).")] = None,
         date: Annotated[str | None, typer.Option(help="Trading date YYYY-MM-DD: keep only this day (must agree with a dated file name).")] = None,
         tz: Annotated[str | None, typer.Option(help="Time zone of naive timestamps in trades/quotes files (required for them), and of their day boundaries (default UTC days).")] = None,
-        fmt: Annotated[str | None, typer.Option("--format", help="Force a reader: lobster, dbn, orderlog, binance or ticks (default: detected from the content).")] = None,
+        fmt: Annotated[str | None, typer.Option("--format", help="Force a reader: lobster, dbn, orderlog, bitstamp-feed, binance or ticks (default: detected from the content).")] = None,
         keep_going: Annotated[bool, typer.Option(help="Ingest the other files when one is malformed (exit code still 2).")] = False,
     ) -> None:
         """Ingest raw files into the lake (FLOWSENSE_HOME/lake), one Parquet file per table, symbol and day.
@@ -89,15 +88,20 @@ def register(app: typer.Typer) -> None:
         cfg = get_settings()
         day = _parse_date(date)
         _check_tz(tz)
-        if fmt is not None and fmt not in FORMAT_NAMES:
-            fail(f"--format {fmt!r}: choose one of {', '.join(FORMAT_NAMES)}")
         require_writable(cfg)  # a read-only FLOWSENSE_HOME fails now, not after reading the input
 
-        from flowsense.data.catalog import refresh
-        from flowsense.data.ingest import detect_format, ingest_definitions, ingest_file, is_definition_file
+        from flowsense.data.ingest import (
+            FORMATS,
+            detect_format,
+            ingest_definitions,
+            ingest_file,
+            is_definition_file,
+        )
         from flowsense.data.lake import Lake
 
-        _prefetch("duckdb", "rich.table")  # needed only after the read: import them while polars parses
+        if fmt is not None and fmt not in FORMATS:
+            fail(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+        _prefetch("flowsense.data.catalog", "rich.table")  # needed only after the read: import them while polars parses
         lake = Lake(cfg.lake)
         results: list[IngestResult] = []
         instruments: list[InstrumentResult] = []
@@ -131,6 +135,8 @@ def register(app: typer.Typer) -> None:
                     errors.append(str(exc))
                 bar.advance(task)
         doing(f"refreshing the catalog views; {_written(results)}")
+        from flowsense.data.catalog import refresh
+
         refresh(cfg.catalog_path, lake)
         _summary(results, instruments, cfg.lake, cfg.catalog_path)
         for e in errors:
