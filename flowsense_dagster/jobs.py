@@ -4,7 +4,7 @@
 * ``all_assets_job``: the raw assets and everything downstream of them, with their checks, for one symbol x
   day partition: features, labels, Feast online store, per-day backtests, and the unpartitioned aggregate
   ``backtest_report`` (refreshed in the same run as its inputs). An asset added downstream of the raw data
-  joins it automatically; it must be partitioned by ``symbol_date_partitions`` or unpartitioned.
+  joins it without an edit here; it must be partitioned by ``symbol_date_partitions`` or unpartitioned.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Feature tables per symbol x day: ``features_tick``, ``features_1s``, ``features_1min`` and ``labels``.
 
-One ``@multi_asset`` computes all four with one call of :func:`flowsense.features.compute_partition` (they
-come from one pass over the partition's raw book/events/trades) and also exports the bar tables as the
-Feast offline sources (:func:`flowsense.serving.export_partition`). It depends on the raw assets, so the
+One ``@multi_asset`` computes all four with one call of :func:`flowsense.features.compute_day` (they come
+from one pass over the partition's raw book/events/trades, which it takes as parameters) and returns them as
+frames; the lake IO manager stores them with the input version. It also exports the bar tables as the Feast
+offline sources (:func:`flowsense.serving.export_partition`). It is downstream of the raw assets, so the
 inbox sensor's ``all_assets_job`` runs it for every new raw partition.
 
 Metadata: row counts, feature-column counts, the column schema with registry descriptions, a Markdown
