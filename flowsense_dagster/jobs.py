@@ -12,7 +12,6 @@ from __future__ import annotations
 import dagster as dg
 
 from flowsense_dagster.assets.ingestion import INGESTION_GROUP, RAW_KEYS
-from flowsense_dagster.partitions import symbol_date_partitions
 
 INGEST_JOB = "ingest_job"
 ALL_ASSETS_JOB = "all_assets_job"
@@ -20,7 +19,6 @@ ALL_ASSETS_JOB = "all_assets_job"
 ingest_job = dg.define_asset_job(
     INGEST_JOB,
     selection=dg.AssetSelection.groups(INGESTION_GROUP),
-    partitions_def=symbol_date_partitions,
     description="Ingest one symbol x day from the inbox into the lake and validate it.",
 )
 
@@ -29,7 +27,6 @@ all_assets_job = dg.define_asset_job(
     # the model assets (group "models") retrain on a window of days: the nightly_retrain schedule runs them,
     # not every new partition
     selection=dg.AssetSelection.assets(*RAW_KEYS).downstream() - dg.AssetSelection.groups("models"),
-    partitions_def=symbol_date_partitions,
     description="The raw data of one symbol x day and everything derived from it (and the aggregate report).",
 )
 
