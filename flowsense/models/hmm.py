@@ -76,6 +76,18 @@ def bar_matrix(bars: pl.DataFrame) -> np.ndarray:
     return np.column_stack([r, lv])
 
 
+def _score(m: Any, X: np.ndarray, lengths: list[int]) -> float:
+    try:
+        return float(m.score(X, lengths))
+    except ValueError:  # underflow in the scaled forward pass
+        impl = m.implementation
+        m.implementation = "log"
+        try:
+            return float(m.score(X, lengths))
+        finally:
+            m.implementation = impl
+
+
 def _lengths(day: np.ndarray) -> list[int]:
     if day.size == 0:
         return []
@@ -110,7 +122,13 @@ class RegimeHMM:
         m.means_ = np.array([X[rng.choice(b, size=min(50, b.size), replace=False)].mean(axis=0) for b in bands])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            m.fit(X, lengths)
+            try:
+                m.fit(X, lengths)
+            except ValueError:  # "forward pass failed with underflow": redo in log space (slower, exact)
+                m.implementation = "log"
+                m.init_params = "stc"
+                m.fit(X, lengths)
+        m.implementation = "log"  # scoring in log space never underflows (EM above ran scaled for speed)
         return m
 
     def fit(self, X: np.ndarray, day: np.ndarray, X_val: np.ndarray | None = None,
@@ -137,12 +155,12 @@ class RegimeHMM:
         best, best_ll, lls = None, -np.inf, []
         for r in range(self.n_restarts):
             m = self._fit_one(Xf, lengths, self.n_states, self.seed + r)
-            ll = float(m.score(Xv, lv))
+            ll = _score(m, Xv, lv)
             lls.append(ll)
             if ll > best_ll:
                 best, best_ll = m, ll
         one = self._fit_one(Xf, lengths, 1, self.seed)
-        ll1 = float(one.score(Xv, lv))
+        ll1 = _score(one, Xv, lv)
         self.model = self._ordered(best)
         trans = self.model.transmat_
         with np.errstate(divide="ignore"):
@@ -164,7 +182,7 @@ class RegimeHMM:
         from hmmlearn.hmm import GaussianHMM
 
         o = GaussianHMM(n_components=m.n_components, covariance_type="diag", init_params="", params="",
-                        implementation="scaling")
+                        implementation="log")
         o.startprob_ = m.startprob_[order]
         o.transmat_ = m.transmat_[np.ix_(order, order)]
         o.means_ = m.means_[order]

@@ -65,7 +65,7 @@ class WalkForwardConfig(dg.Config):
     test: str = Field(default="30m", description="Out-of-sample test window of each fold (the roll step).")
     fee_rate: float = Field(default=DEFAULT_FEE_RATE, description="Net run: fee, fraction of notional.")
     slippage_bps: float = Field(default=DEFAULT_SLIPPAGE_BPS, description="Net run: slippage, basis points.")
-    vol_window: int = Field(default=300, description="Bars of trailing volatility for the regime labels.")
+    vol_window: int = Field(default=300, description="Bars of trailing volatility in the HMM regime inputs.")
     periods_per_year: float = Field(default=252 * 23_400, description="Bars per year (annualisation).")
 
 
@@ -161,14 +161,16 @@ def walkforward_day(
     features_1min: pl.DataFrame,
 ) -> Iterator[Output[pl.DataFrame]]:
     from flowsense.backtest.predictors import OfiLinearPredictor
-    from flowsense.backtest.walkforward import rolling_vol_regimes, walk_forward
+    from flowsense.backtest.walkforward import walk_forward
+    from flowsense.models.hmm import hmm_regimes
 
     part = to_lake_partition(context.partition_key)
     by_clock = {"1s": features_1s, "1min": features_1min}
     if config.clock not in by_clock:
         raise dg.Failure(f"walkforward_day: clock {config.clock!r} is not one of {', '.join(by_clock)}")
     bars = by_clock[config.clock].sort("ts").filter(pl.col("mid_close").is_not_null())
-    regimes = rolling_vol_regimes(bars["mid_close"], window=config.vol_window)
+    # per-regime results by the causally filtered HMM regimes (regime_0 calm .. regime_2), not vol terciles
+    regimes = hmm_regimes(bars["mid_close"], window=config.vol_window)
     folds_all, summary_all, results = [], [], {}
     for costs, fee, slip in (("gross", 0.0, 0.0), ("net", config.fee_rate, config.slippage_bps)):
         band = fee + slip * 1e-4  # trade only when the predicted move covers the round's cost
