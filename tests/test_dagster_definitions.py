@@ -71,10 +71,10 @@ def test_resources_differ_per_profile(tmp_path, monkeypatch: pytest.MonkeyPatch)
 def test_run_config_defaults_are_the_domains() -> None:
     base = BacktestConfig()
     day = BacktestDayConfig()
-    assert day.taker_fee_rate == base.fees.taker_rate == 0.0008
-    assert day.slippage_bps == base.slippage.bps == 1.0
-    assert _engine_config(day) == base
-    custom = _engine_config(BacktestDayConfig(taker_fee_rate=0.001, slippage_bps=2.0))
+    assert day.taker_fee_rate is None and day.slippage_bps is None  # the instrument's defaults
+    assert _engine_config(day) == (base, frozenset())
+    custom, explicit = _engine_config(BacktestDayConfig(taker_fee_rate=0.001, slippage_bps=2.0))
     assert custom.fees.taker_rate == 0.001 and custom.slippage.bps == 2.0 and custom.queue == base.queue
+    assert explicit == {"fees", "slippage"}
     wf = WalkForwardConfig()
     assert (wf.clock, wf.train, wf.test, wf.fee_rate, wf.slippage_bps) == ("1s", "2h", "30m", 0.0008, 1.0)

@@ -49,12 +49,18 @@ def cost_label(fee_rate: float, slippage_bps: float) -> str:
 
 
 class BacktestDayConfig(dg.Config):
-    """The event-driven backtest of one day (latency/queue: the engine's defaults)."""
+    """The event-driven backtest of one day (latency/queue: the engine's defaults). Fees and slippage left
+    empty are the defaults for the partition's instrument (equities: 0.08% taker, 1 bp;
+    :func:`flowsense.backtest.runner.instrument_defaults`); set, they are used as given."""
 
     strategy: str = Field(default="ofi_threshold", description="Built-in strategy (flowsense.backtest.strategies).")
     params: dict[str, float] = Field(default_factory=dict, description="Strategy parameters.")
-    taker_fee_rate: float = Field(default=DEFAULT_FEE_RATE, description="Taker fee, fraction of notional.")
-    slippage_bps: float = Field(default=DEFAULT_SLIPPAGE_BPS, description="Taker slippage, basis points.")
+    taker_fee_rate: float | None = Field(
+        default=None, description="Taker fee, fraction of notional; empty: the instrument's default."
+    )
+    slippage_bps: float | None = Field(
+        default=None, description="Taker slippage, basis points; empty: the instrument's default."
+    )
 
 
 class WalkForwardConfig(dg.Config):
@@ -69,15 +75,19 @@ class WalkForwardConfig(dg.Config):
     periods_per_year: float = Field(default=252 * 23_400, description="Bars per year (annualisation).")
 
 
-def _engine_config(config: BacktestDayConfig) -> Any:
+def _engine_config(config: BacktestDayConfig) -> tuple[Any, frozenset[str]]:
+    """The engine config and the cost models set on purpose (the others follow the instrument)."""
     from flowsense.backtest.engine import BacktestConfig
 
     base = BacktestConfig()
-    return dataclasses.replace(
-        base,
-        fees=dataclasses.replace(base.fees, taker_rate=config.taker_fee_rate),
-        slippage=dataclasses.replace(base.slippage, bps=config.slippage_bps),
-    )
+    explicit: set[str] = set()
+    if config.taker_fee_rate is not None:
+        base = dataclasses.replace(base, fees=dataclasses.replace(base.fees, taker_rate=config.taker_fee_rate))
+        explicit.add("fees")
+    if config.slippage_bps is not None:
+        base = dataclasses.replace(base, slippage=dataclasses.replace(base.slippage, bps=config.slippage_bps))
+        explicit.add("slippage")
+    return base, frozenset(explicit)
 
 
 @multi_asset(
@@ -108,11 +118,11 @@ def backtest_day(
 ) -> Output[pl.DataFrame]:
     part = to_lake_partition(context.partition_key)
     cfg = lake.settings()
+    engine_config, explicit = _engine_config(config)
     run = run_partition(
-        lake.lake(), cfg.reports, part.symbol, part.date, config.strategy, dict(config.params),
-        _engine_config(config),
+        lake.lake(), cfg.reports, part.symbol, part.date, config.strategy, dict(config.params), engine_config,
         out_dir=cfg.reports / "backtest_day" / f"{part.symbol}_{part.date.isoformat()}",
-        events=raw_events, book=raw_book,
+        events=raw_events, book=raw_book, explicit=explicit,
     )
     p = run.payload
     row = pl.DataFrame([{k: p.get(k) for k in DAY_METRICS}]).with_columns(
