@@ -87,6 +87,7 @@ class Stack:
             "FLOWSENSE_MLFLOW_ARTIFACTS": (self.home / "mlflow-artifacts").as_uri(),
             "FLOWSENSE_STATE_DSN": f"{pg}/flowsense_state",
             "FLOWSENSE_REDIS_URL": "redis://127.0.0.1:6379/0",
+            "FLOWSENSE_STREAM": "flowsense:ticks",
             **{k: str(v) for k, v in PORTS.items()},
         }
         out = {k: os.environ.get(k, v) for k, v in values.items()}
@@ -165,27 +166,28 @@ def daemon_alive(env: dict[str, str]) -> bool:
     return out.returncode == 0
 
 
+def worker_ready(env: dict[str, str]) -> bool:
+    """The worker serves metrics, or waits (by design) for a first stream to be published."""
+    if http_ok(f"http://127.0.0.1:{env['FLOWSENSE_METRICS_PORT']}/metrics"):
+        return True
+    import redis
+
+    try:
+        return not redis.Redis.from_url(env["FLOWSENSE_REDIS_URL"]).exists(f"{env['FLOWSENSE_STREAM']}:meta")
+    except redis.RedisError:
+        return False
+
+
 def health(env: dict[str, str]) -> dict[str, bool]:
     checks: dict[str, Callable[[], bool]] = {
         "dagster-webserver": lambda: http_ok(f"http://127.0.0.1:{env['FLOWSENSE_DAGSTER_PORT']}/server_info"),
         "dagster-daemon": lambda: daemon_alive(env),
         "celery (2 workers)": lambda: len(celery_workers(env)) >= 2,
         "mlflow": lambda: http_ok(f"http://127.0.0.1:{env['FLOWSENSE_MLFLOW_PORT']}/health"),
+        "api": lambda: http_ok(f"http://127.0.0.1:{env['FLOWSENSE_API_PORT']}/api/v1/health"),
+        "worker": lambda: worker_ready(env),
     }
-    for name, port_var, path in _optional_processes():
-        checks[name] = (lambda p=port_var, q=path: http_ok(f"http://127.0.0.1:{env[p]}{q}"))
     return {name: fn() for name, fn in checks.items()}
-
-
-def _optional_processes() -> list[tuple[str, str, str]]:
-    """Procfile entries with an HTTP health check: (name, port variable, path)."""
-    procfile = (REPO / "deploy" / "Procfile").read_text()
-    found = []
-    if "\napi:" in procfile:
-        found.append(("api", "FLOWSENSE_API_PORT", "/health"))
-    if "\nworker:" in procfile:
-        found.append(("worker metrics", "FLOWSENSE_METRICS_PORT", "/metrics"))
-    return found
 
 
 # ---- up / down -----------------------------------------------------------------------------------
@@ -238,8 +240,10 @@ def print_ports(env: dict[str, str]) -> None:
     print("FlowSense production stack is up (profile production):")
     print(f"  Dagster UI      http://127.0.0.1:{env['FLOWSENSE_DAGSTER_PORT']}")
     print(f"  MLflow UI       http://127.0.0.1:{env['FLOWSENSE_MLFLOW_PORT']}")
-    for name, port_var, path in _optional_processes():
-        print(f"  {name:<15} http://127.0.0.1:{env[port_var]}{path}")
+    print(f"  API, dashboard  http://127.0.0.1:{env['FLOWSENSE_API_PORT']}/dashboard/ "
+          "(key: `flowsense api keys create` with this environment)")
+    print(f"  worker metrics  http://127.0.0.1:{env['FLOWSENSE_METRICS_PORT']}/metrics "
+          f"(Redis stream {env['FLOWSENSE_STREAM']}; feed it with `flowsense publish`)")
     print(f"  Celery broker   {env['FLOWSENSE_CELERY_BROKER']}")
     print(f"  state           PostgreSQL {', '.join(DATABASES)}; Redis {env['FLOWSENSE_REDIS_URL']}")
     print(f"  environment     {Path(env['FLOWSENSE_HOME']) / 'prod' / 'stack.env'}")
@@ -428,21 +432,29 @@ def storage_kind(instance: Any) -> str:
     return "postgres" if "postgres" in name else "sqlite" if "sqlite" in name else name
 
 
-def demo_partitions(instance: Any, settings: Any, symbols: Sequence[str], days: int) -> list[str]:
+def demo_partitions(instance: Any, settings: Any, symbols: Sequence[str], days: int, scale: float) -> list[str]:
     """Simulate the demo's days into the inbox if it is empty; register them; their partition keys."""
     from flowsense.data.inbox import scan_inbox
+    from flowsense.sim import simulate
     from flowsense_dagster.partitions import register_partitions, to_partition_key
-    from flowsense_dagster.run import simulate_into
 
     settings.inbox.mkdir(parents=True, exist_ok=True)
-    if not any(settings.inbox.iterdir()):
-        simulate_into(settings.inbox, symbols, days, 7)
-    parts = sorted({src.partition for src in scan_inbox(settings.inbox)}, key=lambda p: (p.symbol, p.date))
+    sources = scan_inbox(settings.inbox)
+    if not sources:  # (the sensor's hidden source index may be there already)
+        log(f"simulating {len(symbols)} symbols x {days} days into {settings.inbox}")
+        simulate(list(symbols), days, settings.inbox, seed=7, scale=scale)
+        sources = scan_inbox(settings.inbox)
+    parts = sorted({src.partition for src in sources}, key=lambda p: (p.symbol, p.date))
     register_partitions(instance, parts)
     return [str(to_partition_key(p)) for p in parts]
 
 
-def check(stack: Stack, symbols: Sequence[str], days: int, job: str, timeout: float) -> int:
+def check(stack: Stack, symbols: Sequence[str], days: int, job: str, timeout: float, scale: float) -> int:
+    """Backfill every inbox partition (the demo's, simulated if the inbox is empty) through Celery.
+
+    The inbox sensor is paused for the duration (``dagster sensor stop``/``start``), so that it does not
+    request the same partitions a second time; afterwards it finds them materialized and skips them.
+    """
     env = stack.env()
     os.environ.update(env)
     import dagster as dg
@@ -451,27 +463,35 @@ def check(stack: Stack, symbols: Sequence[str], days: int, job: str, timeout: fl
 
     settings = Settings.from_env()
     instance = dg.DagsterInstance.get()
-    keys = demo_partitions(instance, settings, symbols, days)
-    tag = uuid.uuid4().hex[:12]
-    t0 = time.monotonic()
-    subprocess.run(
-        [str(BIN / "dagster"), "job", "backfill", "-w", str(REPO / "workspace.yaml"), "-j", job,
-         "--partitions", ",".join(keys), "--tags", json.dumps({"flowsense/prod-check": tag}), "--noprompt"],
-        env=env, cwd=REPO, check=True, stdout=subprocess.DEVNULL,
-    )
-    finished = {"SUCCESS", "FAILURE", "CANCELED"}
-    runs: list[Any] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        runs = list(instance.get_runs(filters=dg.RunsFilter(tags={"flowsense/prod-check": tag})))
-        if len(runs) >= len(keys) and all(r.status.value in finished for r in runs):
-            break
-        time.sleep(3.0)
+    workspace = str(REPO / "workspace.yaml")
+
+    def dagster(*args: str) -> None:
+        subprocess.run([str(BIN / "dagster"), *args, "-w", workspace], env=env, cwd=REPO, check=True,
+                       stdout=subprocess.DEVNULL)
+
+    dagster("sensor", "stop", "inbox_sensor")
+    try:
+        keys = demo_partitions(instance, settings, symbols, days, scale)
+        tag = uuid.uuid4().hex[:12]
+        t0 = time.monotonic()
+        log(f"backfilling {len(keys)} partitions of {job} through the Celery executor")
+        dagster("job", "backfill", "-j", job, "--partitions", ",".join(keys),
+                "--tags", json.dumps({"flowsense/prod-check": tag}), "--noprompt")
+        runs: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = list(instance.get_runs(filters=dg.RunsFilter(tags={"flowsense/prod-check": tag})))
+            if len(runs) >= len(keys) and all(r.status.value in FINISHED for r in runs):
+                break
+            time.sleep(3.0)
+        seconds = time.monotonic() - t0
+    finally:
+        dagster("sensor", "start", "inbox_sensor")
     stats = run_stats(instance, [r.run_id for r in runs])
     failed = [r.run_id for r in runs if r.status.value != "SUCCESS"]
     out = {"storage": storage_kind(instance), "executor": "celery", "job": job, "partitions": len(keys),
-           "runs": len(runs), **stats, "failed": len(failed), "failed_runs": failed,
-           "seconds": round(time.monotonic() - t0, 1)}
+           "runs": len(runs), **stats, "failed": len(failed),
+           "failures": {r: failure_messages(instance, r) for r in failed}, "seconds": round(seconds, 1)}
     print(json.dumps(out))
     return 0 if not failed and len(runs) == len(keys) and len(stats["worker_pids"]) >= 2 else 1
 
@@ -486,7 +506,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("--symbols", default="AAA,BBB,CCC")
     c.add_argument("--days", type=int, default=2)
     c.add_argument("--job", default="all_assets_job")
-    c.add_argument("--timeout", type=float, default=1800.0)
+    c.add_argument("--timeout", type=float, default=3600.0)
+    c.add_argument("--scale", type=float, default=1.0, help="simulator event-rate scale (the demo's: 1.0)")
     args = ap.parse_args(argv)
     home = Path(os.environ.get("FLOWSENSE_HOME") or REPO / ".flowsense").expanduser().resolve()
     stack = Stack(home)
@@ -501,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if running_pid(stack) is None:
         log("the stack is not running: `make prod-up` first")
         return 2
-    return check(stack, [s for s in args.symbols.split(",") if s], args.days, args.job, args.timeout)
+    return check(stack, [s for s in args.symbols.split(",") if s], args.days, args.job, args.timeout, args.scale)
 
 
 if __name__ == "__main__":
