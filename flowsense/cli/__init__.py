@@ -4,7 +4,7 @@ Each command group lives in its own module with a ``register(app)`` function, so
 and each part of the pipeline owns its own command. **A command module's top level imports only typer,
 the standard library and ``flowsense.cli.common``**; polars, numba, duckdb, mlflow, torch... are imported
 inside the command function, so ``flowsense --help`` answers in well under 0.5 s
-(``tests/test_cli_imports.py`` checks it).
+(``tests/cli/test_cli_imports.py`` checks it).
 
 Errors are handled in ONE place, :class:`GuardedGroup` (the root group of every command, nested groups
 included):

@@ -24,7 +24,7 @@ from flowsense.cli.common import console, doing, esc, fail, gate, progress, sett
 
 QUEUE_MODELS = ("risk_averse", "probabilistic")
 # = flowsense.backtest.runner.US_EQUITY_MINUTES_PER_YEAR (not imported: it would load polars for --help;
-# tests/test_cli_imports.py checks the two agree)
+# tests/cli/test_cli_imports.py checks the two agree)
 US_EQUITY_MINUTES_PER_YEAR = 252 * 390
 # a polars duration (what the equity curve is resampled with): e.g. 1m, 30s, 1h30m, 500ms
 _DURATION_RE = re.compile(r"^(\d+(ns|us|ms|s|m|h|d|w))+$")

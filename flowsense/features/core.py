@@ -14,7 +14,7 @@ One definition, two drivers: the per-event arithmetic lives in the ``inline="alw
 and :func:`core_step` (one book row, state in arrays). :func:`core_batch` is the batch loop over column-major
 arrays (state in local variables, loaded from / stored to the state arrays only at the ends);
 :class:`CoreFeatureEngine` calls :func:`core_step` once per event. No ``fastmath``: both perform the same
-IEEE operations in the same order, so streaming == batch bit for bit (``tests/test_features_core.py``).
+IEEE operations in the same order, so streaming == batch bit for bit (``tests/features/test_features_core.py``).
 """
 
 from __future__ import annotations

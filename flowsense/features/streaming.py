@@ -3,7 +3,7 @@
 The engines own the state arrays and call the very same ``@njit`` step functions as the batch pass
 (:func:`~flowsense.features.kernels.tick_step`, :func:`~flowsense.features.kernels.bar_event`), so a
 replay of a day through :class:`StreamingFeatureEngine` reproduces ``features_tick`` and every
-``features_<clock>`` table bit for bit (tested in ``tests/test_features_streaming.py``).
+``features_<clock>`` table bit for bit (tested in ``tests/features/test_features_streaming.py``).
 
 Input per event (the "wire format"): ``ts`` (int ns UTC), ``seq``, event type code (``ET_*``, see
 :func:`flowsense.features.tick.event_code`), event size, event price, aggressor side of a trade

@@ -33,7 +33,7 @@ from flowsense_dagster.resources import resources_for_profile  # noqa: E402
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

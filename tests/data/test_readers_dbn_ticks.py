@@ -17,7 +17,7 @@ from flowsense.data.dbn import looks_like_dbn, read_dbn, replay_mbo_book
 from flowsense.data.ticks import looks_like_ticks, read_ticks
 from flowsense.errors import IngestError
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 DBN_DIR = DATA / "nautilus_trader_samples" / "databento"
 BINANCE = DATA / "nautilus_trader_samples" / "binance"
 MLFINPY = DATA / "mlfinpy_es_ticks_2013-09" / "tick_data.csv.xz"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("polars", "numba", "numpy", "duckdb", "pyarrow", "pandas", "mlflow", "torch", "xgboost", "sklearn",
          "dagster", "fastapi", "redis", "matplotlib", "scipy", "rich.markdown", "rich.traceback")
 

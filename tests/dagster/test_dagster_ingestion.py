@@ -28,7 +28,7 @@ from flowsense_dagster.resources import CatalogResource, LakeResource  # noqa: E
 
 pytestmark = pytest.mark.real_data
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "lobster_2012-06-21"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "lobster_2012-06-21"
 GOOG_1 = DATA / "LOBSTER_SampleFile_GOOG_2012-06-21_1.zip"
 DAY = dt.date(2012, 6, 21)
 GOOG_EVENTS = 49_482

@@ -24,7 +24,7 @@ from flowsense.backtest.strategies import STRATEGIES, BuyAndHold, OfiThreshold
 from flowsense.backtest.strategy import LookaheadError
 from flowsense.data.schemas import EVENTS_SCHEMA, EventType, book_schema
 
-GOOG = Path(__file__).resolve().parents[2] / "shared/data/lobster_2012-06-21/LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
+GOOG = Path(__file__).resolve().parents[3] / "shared/data/lobster_2012-06-21/LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
 if not GOOG.exists():
     GOOG = Path("/work/shared/data/lobster_2012-06-21/LOBSTER_SampleFile_GOOG_2012-06-21_10.zip")
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flowsense.data.lake import Lake
-from tests.test_backtest_report_cli import DATE, SYMBOL, synthetic_day
+from tests.backtest.test_backtest_report_cli import DATE, SYMBOL, synthetic_day
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from flowsense.backtest.models import BookWalkSlippage, ConstantLatency, FixedBp
 from flowsense.data.instruments import Instrument, Session, builtin_instrument
 from flowsense.trading.orders import OrderRequest
 from flowsense.trading.strategies import BuyAndHold
+from tests.backtest.test_backtest_engine import ASKS, BIDS, MS, T0, Script, make_day
 from tests.conftest import SHARED_DATA
-from tests.test_backtest_engine import ASKS, BIDS, MS, T0, Script, make_day
 
 ES_MBO = SHARED_DATA / "nautilus_trader_samples/databento/esh4-glbx-mdp3-20231225.mbo.dbn.zst"
 OPEN_UTC = dt.datetime(2023, 12, 25, 23, 0, tzinfo=dt.UTC)  # 17:00 CT: Globex opens for the 26th

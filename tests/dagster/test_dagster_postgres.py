@@ -26,7 +26,7 @@ from flowsense_dagster.resources import CatalogResource, LakeResource  # noqa: E
 
 pytestmark = [pytest.mark.postgres, pytest.mark.real_data]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data" / "lobster_2012-06-21"
 GOOG_1 = DATA / "LOBSTER_SampleFile_GOOG_2012-06-21_1.zip"
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
