@@ -7,7 +7,7 @@
   const latSeries = FS.line(latChart, FS.COLORS[1], { lineWidth: 1 });
   let midPts = [], latPts = [], trades = [], signals = [], live = null, symbol = null, ticks = 0;
 
-  function ladder(book) {
+  function ladder(book, live) {
     const asks = (book.asks || []).slice(0, LEVELS), bids = (book.bids || []).slice(0, LEVELS);
     const maxSz = Math.max(1, ...asks.map(a => a[1]), ...bids.map(b => b[1]));
     const bar = (sz, side) => '<span class="bar ' + side + '" style="width:' + Math.round(80 * sz / maxSz) + 'px"></span>';
@@ -17,7 +17,7 @@
     h += '<tr class="spread"><td colspan="4">spread ' + FS.fmt(spread, 2) + "</td></tr>";
     for (const [px, sz] of bids) h += '<tr><td class="bid">bid</td><td class="num bid">' + FS.fmt(px, 2) + '</td><td class="num">' + FS.fmt(sz, 0) + "</td><td>" + bar(sz, "bid") + "</td></tr>";
     $("ladder").innerHTML = h + "</tbody></table>";
-    if (asks.length && bids.length) {
+    if (live && asks.length && bids.length) {  // the mid chart follows the live feed only
       const t = FS.toSec(book.ts);
       if (t !== null) pushPt(midPts, t, (asks[0][0] + bids[0][0]) / 2);
     }
@@ -63,6 +63,8 @@
     ladder(b);
     const t = await FS.api("/trades/" + encodeURIComponent(sym) + "?limit=40");
     trades = t.items; showTrades(); showSignals();
+    $("trades-title").textContent = t.source === "worker" ? "Recent trades (worker feed)"
+      : "Recent trades (lake, end of " + t.date + ": no trades from the worker yet)";
     midSeries.setData(midPts); latSeries.setData(latPts);
     if (live) live.close();
     live = new FS.Live([{ topics: ["book", "trades", "signals", "fills"], symbols: [sym] }], (items) => {
@@ -78,7 +80,7 @@
           if (l !== null && tt !== null) pushPt(latPts, tt, l);
         }
       }
-      if (bookSeen) { ladder(bookSeen); $("book-src").textContent = "book from worker at " + (bookSeen.ts || ""); }
+      if (bookSeen) { ladder(bookSeen, true); $("book-src").textContent = "book from worker at " + (bookSeen.ts || ""); }
       showTrades(); showSignals();
       midSeries.setData(midPts); latSeries.setData(latPts);
       $("tick-info").textContent = ticks + " live events";

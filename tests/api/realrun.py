@@ -17,8 +17,8 @@ SYMBOLS = ("AAA", "BBB")
 def build(home: Path, *, symbols: tuple[str, ...] = SYMBOLS, scale: float = 0.05, feast: bool = True,
           seed: int = 11, backtest_symbols: int = 1,
           models_too: bool = True) -> dict[str, Any]:
-    """``backtest_symbols``: how many of the symbols get the two event-driven backtests (each writes an
-    HTML + PDF report, the slow part)."""
+    """``backtest_symbols``: how many of the symbols get features, Feast rows, the two event-driven backtests
+    (each writes an HTML + PDF report, the slow part) and the walk-forward; the others are only ingested."""
     import numpy as np
     import polars as pl
 
@@ -37,13 +37,14 @@ def build(home: Path, *, symbols: tuple[str, ...] = SYMBOLS, scale: float = 0.05
     lake = Lake(settings.lake)
     zips = simulate(list(symbols), 1, settings.inbox, scale=scale, seed=seed)
     parts = []
-    for z in zips:
+    for k, z in enumerate(zips):
         for res in ingest_file(z, lake):
             parts.append(res.partition)
-            compute_partition(lake, res.partition, clocks=("1s",))
+            if k < backtest_symbols:  # the other symbols are ingested only (instruments, partitions, books)
+                compute_partition(lake, res.partition, clocks=("1s",))
     runs = []
-    for k, part in enumerate(parts):
-        for strategy, params in (("ofi_threshold", {}), ("buy_and_hold", {})) if k < backtest_symbols else ():
+    for part in parts[:backtest_symbols]:
+        for strategy, params in (("ofi_threshold", {}), ("buy_and_hold", {})):
             run = run_partition(lake, settings.reports, part.symbol, part.date, strategy, params, BacktestConfig())
             runs.append(run.payload)
         bars = lake.read("features_1s", part).sort("ts").filter(pl.col("mid_close").is_not_null())
@@ -141,4 +142,4 @@ def run_worker(settings: Any, part: Any, *, speed: float | None = None) -> dict[
                        part.date.isoformat(), speed=speed)
     wc = WorkerConfig(symbol=src.symbol, date=src.date, strategy="ofi_threshold", params={}, source="replay",
                       broker="paper", initial_cash=1_000_000.0)
-    return run_worker(wc, src, store, options=RunOptions())
+    return run_worker(wc, src, store, options=RunOptions(), signals=False)

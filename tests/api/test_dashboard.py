@@ -125,3 +125,42 @@ def test_pages_render_the_real_run_and_live_updates(api: Any, browser: Any, keys
     page.wait_for_url("**/index.html?next=*")
     assert not errors, errors
     ctx.close()
+
+
+def test_live_page_follows_a_running_worker(browser: Any, keys: dict[str, str], shots: Path, real_settings: Any,
+                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real worker replays the AAA day (its own fresh state store) while the Live page is open: the book
+    ladder and the event counter follow what the worker publishes."""
+    import threading
+
+    from flowsense.data.lake import Partition
+    from flowsense_api.app import create_app
+    from tests.api.conftest import ServerThread
+    from tests.api.realrun import run_worker
+
+    monkeypatch.setenv("FLOWSENSE_STATE_DSN", str(tmp_path / "worker"))
+    app = create_app(real_settings)
+    with ServerThread(app) as srv:
+        done: list[Any] = []
+        worker = threading.Thread(target=lambda: done.append(run_worker(
+            real_settings, Partition.parse("AAA|2024-01-02"), speed=1500.0)), daemon=True)
+        ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+        page = ctx.new_page()
+        page.goto(f"{srv.url}/dashboard/index.html?next=/dashboard/live.html%3Fsymbol%3DAAA")
+        page.fill("#key", keys["read"])
+        page.click("#submit")
+        page.wait_for_url("**/live.html?symbol=AAA")
+        page.wait_for_selector("#ws-status:has-text('live: on')")
+        worker.start()
+        page.wait_for_selector("#book-src:has-text('book from worker')", timeout=240_000)  # numba compiles the worker on first use
+        first = page.inner_text("#ladder")
+        page.wait_for_selector("#tick-info:has-text('live events')", timeout=30_000)
+        deadline = time.monotonic() + 30
+        while page.inner_text("#ladder") == first and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert page.inner_text("#ladder") != first, "the ladder did not follow the worker's book"
+        time.sleep(1.0)
+        page.screenshot(path=str(shots / "live-worker.png"), full_page=True)
+        ctx.close()  # the dashboard closes mid-run
+        worker.join(180)
+    assert done and done[0]["session_done"] and done[0]["ticks"] > 1000

@@ -136,3 +136,17 @@ def test_openapi_is_served(client: httpx.Client) -> None:
                  "/api/v1/admin/halt", "/api/v1/admin/models/{name}/promote"):
         assert path in spec["paths"], path
     assert client.get("/docs").status_code == 200
+
+
+def test_cors_only_for_configured_origins(real_settings) -> None:
+    from starlette.testclient import TestClient
+
+    from flowsense_api.app import create_app
+
+    app = create_app(real_settings, cors_origins=("https://desk.example",))
+    c = TestClient(app)  # no lifespan needed for a preflight
+    ok = c.options("/api/v1/state", headers={"Origin": "https://desk.example", "Access-Control-Request-Method": "GET",
+                                             "Access-Control-Request-Headers": "authorization"})
+    assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == "https://desk.example"
+    other = c.options("/api/v1/state", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+    assert "access-control-allow-origin" not in other.headers
