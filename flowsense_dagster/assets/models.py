@@ -67,9 +67,9 @@ def _params(name: str, cfg: ModelTrainingConfig) -> dict[str, Any]:
     if name == "xgboost":
         return {"n_estimators": cfg.xgb_estimators, "max_train_rows": cfg.max_train_rows}
     if name == "transformer":
-        return {"epochs": cfg.transformer_epochs, "max_train_rows": cfg.max_train_rows}
+        return {"epochs": cfg.transformer_epochs, "max_train_seq": min(12_000, cfg.max_train_rows)}
     if name == "graph":
-        return {"max_train_rows": cfg.max_train_rows}
+        return {"epochs": cfg.transformer_epochs, "max_train_rows": min(20_000, cfg.max_train_rows)}
     return {}
 
 
