@@ -25,6 +25,7 @@ import io
 import json
 import logging
 import shutil
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
@@ -70,7 +71,8 @@ def _root(settings: Settings | None) -> Path:
 def _locked(root: Path) -> Iterator[None]:
     """One DVC operation at a time per FLOWSENSE_HOME (Dagster runs in parallel processes)."""
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".dvc-flowsense.lock", "w") as fh:
+    with open(root / ".dvc-flowsense.lock", "w") as fh, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # dvc's own (pygtrie) deprecations, not ours
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield

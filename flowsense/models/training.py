@@ -126,16 +126,23 @@ def auto_window(settings: Settings, symbols: Sequence[str] = (), *, days: int = 
         return Window(tuple(syms), len(dates), len(dates) - 2, 1, 1)
     if not dates:
         raise TrainingError(f"{settings.lake}: no day with features for all of {', '.join(syms) or 'any symbol'}")
-    import polars as pl
-
     lake = Lake(settings.lake)
-    ts = np.concatenate([lake.read("features_tick", p, columns=["ts"])["ts"].dt.epoch("ns").to_numpy()
-                         for p in lake.partitions("features_tick") if p.symbol in syms and p.date in set(dates)])
-    firsts = [int(pl.Series(lake.read("features_tick", p, columns=["ts"])["ts"]).dt.epoch("ns").min())
-              for p in lake.partitions("features_tick") if p.symbol in syms and p.date == dates[0]]
-    t0, t1 = max(firsts), int(ts.max()) + 1  # the latest first event: every symbol's windows start together
+    dayset = set(dates)
+    per: dict[str, list[np.ndarray]] = {}
+    for p in lake.partitions("features_tick"):
+        if p.symbol in syms and p.date in dayset:
+            per.setdefault(p.symbol, []).append(lake.read("features_tick", p, columns=["ts"])["ts"].dt.epoch("ns")
+                                                .to_numpy())
+    ts = np.concatenate([np.concatenate(v) for v in per.values()])
+    firsts = [int(min(a.min() for a in v)) for v in per.values()]
+    spans = [int(max(a.max() for a in v)) + 1 - f for v, f in zip(per.values(), firsts, strict=True)]
+    t0 = max(firsts)  # windows start at each symbol's first event: size them so every symbol's fit
     qa, qb = (int(np.quantile(ts, q)) for q in quantiles)
-    return Window(tuple(syms), len(dates), f"{max(qa - t0, 1)}ns", f"{max(qb - qa, 1)}ns", f"{max(t1 - qb, 1)}ns")
+    train, val = max(qa - t0, 1), max(qb - qa, 1)
+    test = min(spans) - train - val
+    if test <= 0:
+        raise TrainingError(f"{settings.lake}: the symbols' days barely overlap; no intraday window fits")
+    return Window(tuple(syms), len(dates), f"{train}ns", f"{val}ns", f"{test}ns")
 
 
 def load_window(settings: Settings, window: Window, *, graph: bool = False,
