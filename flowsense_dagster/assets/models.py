@@ -167,7 +167,8 @@ model_assets = [_model_asset(n) for n in registrable_models()]
           "FLOWSENSE_HOME/reports/model_evaluation.json.")
 def model_evaluation(context: dg.AssetExecutionContext, lake: LakeResource, config: ModelTrainingConfig
                      ) -> dg.MaterializeResult:
-    from flowsense.models.evaluate import BASELINE_NAMES, run_evaluation
+    from flowsense.models.evaluate import BASELINE_NAMES, EvaluationResult, evaluate_symbol
+    from flowsense.models.folds import make_folds
     from flowsense.models.training import auto_window, load_window
 
     settings = lake.settings()
@@ -175,10 +176,27 @@ def model_evaluation(context: dg.AssetExecutionContext, lake: LakeResource, conf
     models = tuple(config.evaluation_models) or (*BASELINE_NAMES, *(m for m in registrable_models()
                                                                      if m not in BASELINE_NAMES))
     wd = load_window(settings, window, graph="graph" in models)
-    res = run_evaluation(wd.datas, train=window.train, val=window.val, test=window.test, step=window.step,
-                         embargo=window.embargo, unit=window.unit, models=models, horizons=(config.horizon,),
-                         params={m: _params(m, config) for m in models}, progress=context.log.debug)
+    params = {m: _params(m, config) for m in models}
+    res = EvaluationResult()
+    no_regimes = []
+    for sym, data in wd.datas.items():
+        folds = make_folds(data.ts, window.train, window.val, window.test, window.step, embargo=window.embargo,
+                           unit=window.unit)  # type: ignore[arg-type]
+        if not folds:
+            context.log.warning(f"model_evaluation {sym}: no fold fits the window")
+            continue
+        n_rows = len(res.rows)
+        try:
+            evaluate_symbol(data, folds, models=models, horizons=(config.horizon,), params=params, result=res,
+                            progress=context.log.debug)
+        except ValueError as exc:  # hmmlearn's forward pass can underflow on a day: score without regimes
+            context.log.warning(f"model_evaluation {sym}: regime HMM failed ({exc}); evaluated without regimes")
+            del res.rows[n_rows:]
+            no_regimes.append(sym)
+            evaluate_symbol(data, folds, models=models, horizons=(config.horizon,), params=params, result=res,
+                            regimes=False, progress=context.log.debug)
     payload = res.to_json()
+    payload["evaluated_without_regimes"] = no_regimes
     out = settings.reports / "model_evaluation.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(payload, default=str))
@@ -193,6 +211,7 @@ def model_evaluation(context: dg.AssetExecutionContext, lake: LakeResource, conf
             "horizon", "model", "n", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "best_no_fit_baseline",
             "vs_best_diff"])),
         "path": dg.MetadataValue.path(str(out)), "n_rows": len(res.rows),
+        "evaluated_without_regimes": ", ".join(no_regimes) or "none",
     })
 
 
