@@ -247,7 +247,16 @@ def record_champion_evaluation(name: str, settings: Any, wd: Any, horizon: str) 
         if not ok.any() or any(c not in d.frame.columns for c in predictor.feature_names):
             continue
         rows = rows[ok]
-        p = predictor.predict_proba(d.X(predictor.feature_names, rows))[:, -1]
+        seq = info.tags.get("seq_len")
+        if seq:  # a sequence network: the window of the last seq_len rows of the day's stream for each row
+            T = int(seq)
+            Xall = np.nan_to_num(d.X(predictor.feature_names))
+            pad = np.vstack([np.zeros((T - 1, Xall.shape[1])), Xall])
+            W = np.lib.stride_tricks.sliding_window_view(pad, (T, Xall.shape[1]))[:, 0]
+            p = np.concatenate([predictor.predict_proba(W[rows[i:i + 4096]])[:, -1]
+                                for i in range(0, rows.size, 4096)])
+        else:
+            p = predictor.predict_proba(d.X(predictor.feature_names, rows))[:, -1]
         correct += int(((p > 0.5) == (d.y[horizon][rows] > 0.5)).sum())
         n += rows.size
         first = int(d.ts[rows[0]]) if first is None else min(first, int(d.ts[rows[0]]))
@@ -285,7 +294,11 @@ def model_promotion(context: dg.AssetExecutionContext, lake: LakeResource, confi
     wd = load_window(settings, window)
     evals = []
     for name in registrable_models():
-        e = record_champion_evaluation(name, settings, wd, config.horizon)
+        try:
+            e = record_champion_evaluation(name, settings, wd, config.horizon)
+        except Exception as exc:  # monitoring one champion must not undo the promotions above
+            context.log.warning(f"champion evaluation of {name} failed: {type(exc).__name__}: {exc}")
+            continue
         if e:
             evals.append({"model": registry.model_name(name), **e})
     return dg.MaterializeResult(metadata={
