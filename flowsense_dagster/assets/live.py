@@ -7,6 +7,7 @@ the materialization's metadata in the UI). Thin: the work is :func:`flowsense.li
 """
 
 
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
@@ -29,15 +30,17 @@ GROUP = "live"
     kinds={"parquet", "polars"},
     partitions_def=symbol_date_partitions,
     deps=["raw_events", "raw_book"],
+    output_required=False,  # no worker session that day: nothing to compare, nothing materialized
     description="The worker's fills of the day (lake table live_fills, written by `flowsense worker run`) "
     "against the backtest of the same day, strategy and parameters: slippage, fill rate, PnL gap.",
 )
-def live_vs_backtest(context: AssetExecutionContext, lake: LakeResource) -> Output[pl.DataFrame]:
+def live_vs_backtest(context: AssetExecutionContext, lake: LakeResource) -> Iterator[Output[pl.DataFrame]]:
     part = to_lake_partition(context.partition_key)
     lk = lake.lake()
     if not lk.exists(LIVE_FILLS, part):
-        raise dg.Failure(description=f"no {LIVE_FILLS} for {part.key}: run `flowsense worker run --symbol "
-                                     f"{part.symbol} --date {part.date}` first (the worker writes it at the end)")
+        context.log.info(f"no {LIVE_FILLS} for {part.key}: the worker did not trade that day (run `flowsense "
+                         f"worker run --symbol {part.symbol} --date {part.date}`); nothing to compare")
+        return
     row = compare_day(lk, part.symbol, part.date)
     md = "| | live | backtest |\n|---|---:|---:|\n" + "\n".join([
         f"| orders | {row['live_orders']:,} | {row['backtest_orders']:,} |",
@@ -54,7 +57,7 @@ def live_vs_backtest(context: AssetExecutionContext, lake: LakeResource) -> Outp
         "matched_orders": MetadataValue.int(row["matched_orders"]),
         "session": MetadataValue.text(str(row["session"])),
     }
-    return Output(pl.DataFrame([row]), metadata=meta)
+    yield Output(pl.DataFrame([row]), metadata=meta)
 
 
 defs = dg.Definitions(assets=[live_vs_backtest])

@@ -81,3 +81,30 @@ def test_dagster_compares_live_fills_with_the_backtest(goog_home, tmp_path):
     assert meta["matched_orders"] > 1000
     row = Lake(goog_home / "lake").read("live_vs_backtest", part).row(0, named=True)
     assert row["live_fills"] == row["backtest_fills"] and row["live_slippage_bp"] == pytest.approx(row["backtest_slippage_bp"])
+
+
+def test_live_vs_backtest_skips_a_day_the_worker_did_not_trade(tmp_path):
+    """No live_fills for the day: the step succeeds and materializes nothing (the demo and every
+    all_assets_job run include this asset; most days have no worker session)."""
+    import datetime as dt
+    import warnings
+
+    import dagster as dg
+
+    from flowsense.data.lake import Lake, Partition
+    from flowsense_dagster.assets.ingestion import raw_ingest
+    from flowsense_dagster.assets.live import live_vs_backtest
+    from flowsense_dagster.partitions import register_partitions, to_partition_key
+    from flowsense_dagster.resources import resources_for_profile
+
+    part = Partition("NOLIVE", dt.date(2024, 1, 2))
+    instance = dg.DagsterInstance.ephemeral()
+    register_partitions(instance, [part])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = dg.materialize([raw_ingest, live_vs_backtest], instance=instance,
+                             resources=resources_for_profile("local", home=tmp_path),
+                             partition_key=to_partition_key(part), selection=[live_vs_backtest])
+    assert res.success
+    assert res.asset_materializations_for_node("live_vs_backtest") == []
+    assert not Lake(tmp_path / "lake").exists("live_vs_backtest", part)
