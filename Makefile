@@ -34,6 +34,7 @@ lint: setup
 
 services:
 	@bash scripts/ensure-services.sh
+	@bash scripts/ensure-system-packages.sh
 
 bench: setup
 	$(PY) bench/ingest.py
