@@ -113,20 +113,25 @@ class RegimeHMM:
     def _fit_one(self, X: np.ndarray, lengths: list[int], k: int, seed: int) -> Any:
         from hmmlearn.hmm import GaussianHMM
 
-        m = GaussianHMM(n_components=k, covariance_type="diag", n_iter=self.n_iter, random_state=seed,
-                        min_covar=1e-3, implementation="scaling", init_params="stc")
         # means from random rows of each volatility quantile band (sklearn's k-means init is slow on a busy box)
         rng = np.random.default_rng(seed)
         order = np.argsort(X[:, 1], kind="stable")
         bands = np.array_split(order, k)
-        m.means_ = np.array([X[rng.choice(b, size=min(50, b.size), replace=False)].mean(axis=0) for b in bands])
+        means = np.array([X[rng.choice(b, size=min(50, b.size), replace=False)].mean(axis=0) for b in bands])
+
+        def fresh(implementation: str) -> Any:
+            m = GaussianHMM(n_components=k, covariance_type="diag", n_iter=self.n_iter, random_state=seed,
+                            min_covar=1e-3, implementation=implementation, init_params="stc")
+            m.means_ = means
+            return m
+
+        m = fresh("scaling")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
                 m.fit(X, lengths)
             except ValueError:  # "forward pass failed with underflow": redo in log space (slower, exact)
-                m.implementation = "log"
-                m.init_params = "stc"
+                m = fresh("log")  # a new model: refitting the old one logs a warning per parameter
                 m.fit(X, lengths)
         m.implementation = "log"  # scoring in log space never underflows (EM above ran scaled for speed)
         return m
