@@ -336,6 +336,8 @@ def ephemeral(home: Path, workers: int = 2, daemon: bool = True) -> Iterator[Eph
     stack.dagster_home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(REPO / "deploy" / "dagster.production.yaml", stack.dagster_home / "dagster.yaml")
     env = {**os.environ, **stack.env(), "DAGSTER_PG_DB": db,
+           # this stack's own home, whatever the caller's environment says (make exports FLOWSENSE_HOME)
+           "FLOWSENSE_HOME": str(home), "DAGSTER_HOME": str(stack.dagster_home),
            "FLOWSENSE_CELERY_BROKER": f"pyamqp://guest:guest@127.0.0.1:5672/{vhost}",
            "FLOWSENSE_MLFLOW_URI": f"sqlite:///{home / 'mlflow.db'}",
            "FLOWSENSE_STATE_DSN": "",
