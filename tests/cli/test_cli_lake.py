@@ -18,7 +18,8 @@ from tests.conftest import SHARED_DATA, lobster_zip
 def run(*argv: str):
     from flowsense.cli import app
 
-    return CliRunner().invoke(app, list(argv))
+    # a wide terminal: rich would otherwise fold the summary tables to 80 columns around long tmp paths
+    return CliRunner(env={"COLUMNS": "250"}).invoke(app, list(argv))
 
 
 def ok(*argv: str):
