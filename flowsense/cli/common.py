@@ -33,21 +33,32 @@ if TYPE_CHECKING:
     from flowsense.data.lake import Lake
 
 
+def _env_width(default: int) -> int:
+    """``COLUMNS`` when it is a positive number, else ``default``."""
+    try:
+        return max(int(os.environ.get("COLUMNS", "")), 20)
+    except ValueError:
+        return default
+
+
 class _LazyConsole:
     """A rich ``Console`` created on first use (``rich`` costs ~60 ms to import)."""
 
     def __init__(self, stderr: bool) -> None:
         self._stderr = stderr
         self._console: Console | None = None
+        self._width: int | None = None
 
     def get(self) -> Console:
-        if self._console is None:
-            from rich.console import Console
+        from rich.console import Console
 
-            stream = sys.stderr if self._stderr else sys.stdout
-            # to a pipe rich would use 80 columns and fold wide tables; use COLUMNS or 160 there
-            width = None if stream.isatty() or "COLUMNS" in os.environ else 160
+        stream = sys.stderr if self._stderr else sys.stdout
+        # to a pipe rich would use 80 columns and fold wide tables; use COLUMNS or 160 there. The width is
+        # looked up on every use (a cached console would keep the width of whoever printed first)
+        width = None if stream.isatty() else _env_width(160)
+        if self._console is None or self._width != width:
             self._console = Console(stderr=self._stderr, emoji=False, highlight=False, width=width)
+            self._width = width
         return self._console
 
     def __getattr__(self, name: str) -> Any:
