@@ -1,16 +1,14 @@
 """Dagster on PostgreSQL (the production instance config): a raw partition's run and events land in PostgreSQL.
 
 Uses ``deploy/dagster.production.yaml`` as is, against a fresh database on 127.0.0.1:5432 (user postgres,
-trust auth) that is dropped afterwards.
+trust auth) that is dropped afterwards (the ``pg_database`` fixture in ``tests/conftest.py``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import shutil
-import uuid
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,31 +28,6 @@ REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data" / "lobster_2012-06-21"
 GOOG_1 = DATA / "LOBSTER_SampleFile_GOOG_2012-06-21_1.zip"
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
-
-
-def _admin() -> object:
-    try:
-        conn = psycopg2.connect(dbname="postgres", connect_timeout=3, **PG)
-    except psycopg2.OperationalError as exc:
-        pytest.skip(
-            f"PostgreSQL is not reachable on {PG['host']}:{PG['port']} as {PG['user']}: {exc}".strip()
-        )
-    conn.autocommit = True
-    return conn
-
-
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    admin = _admin()
-    name = f"flowsense_test_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield name
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def test_runs_and_events_are_stored_in_postgres(

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,26 +19,12 @@ PG = "postgresql://postgres@127.0.0.1:5432"
 
 
 @pytest.fixture
-def prod_home(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str], str]]:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        if s.connect_ex(("127.0.0.1", 5432)) != 0:
-            pytest.skip("needs PostgreSQL on 127.0.0.1:5432")
-    import psycopg2
-
-    db = f"fs_test_mlflow_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(f"{PG}/postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f'create database "{db}"')
+def prod_home(pg_database: str, tmp_path: Path) -> tuple[Path, dict[str, str], str]:
     home = tmp_path / "home"
     env = {**os.environ, "FLOWSENSE_PROFILE": "production", "FLOWSENSE_HOME": str(home),
-           "FLOWSENSE_MLFLOW_URI": f"{PG}/{db}", "FLOWSENSE_STATE_DSN": str(tmp_path / "worker"),
+           "FLOWSENSE_MLFLOW_URI": f"{PG}/{pg_database}", "FLOWSENSE_STATE_DSN": str(tmp_path / "worker"),
            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
-    try:
-        yield home, env, db
-    finally:
-        admin.cursor().execute(f'drop database if exists "{db}" with (force)')
-        admin.close()
+    return home, env, pg_database
 
 
 def _flowsense(env: dict[str, str], *args: str) -> dict:

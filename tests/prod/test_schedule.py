@@ -11,8 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-import socket
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -27,23 +25,14 @@ SCHEDULE = "nightly_retrain_schedule"
 
 
 @pytest.fixture
-def pg_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        if s.connect_ex(("127.0.0.1", 5432)) != 0:
-            pytest.skip("needs PostgreSQL on 127.0.0.1:5432")
+def pg_instance(pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     import dagster as dg
-    import psycopg2
 
-    db = f"fs_test_sched_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect("postgresql://postgres@127.0.0.1:5432/postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f'create database "{db}"')
     home = tmp_path / "dagster"
     home.mkdir()
     shutil.copyfile(REPO / "deploy" / "dagster.production.yaml", home / "dagster.yaml")
     for k, v in {"DAGSTER_HOME": str(home), "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": "5432",
-                 "DAGSTER_PG_USER": "postgres", "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": db,
+                 "DAGSTER_PG_USER": "postgres", "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": pg_database,
                  "FLOWSENSE_PROFILE": "production", "FLOWSENSE_HOME": str(tmp_path),
                  "FLOWSENSE_MLFLOW_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}.items():
         monkeypatch.setenv(k, v)
@@ -52,8 +41,6 @@ def pg_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[obj
         yield instance
     finally:
         instance.dispose()
-        admin.cursor().execute(f'drop database if exists "{db}" with (force)')
-        admin.close()
 
 
 def test_nightly_retrain_ticks_at_two_in_new_york_on_weekdays_only(pg_instance: object) -> None:
