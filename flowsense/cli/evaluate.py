@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from flowsense.cli.common import console, fail, progress, reported_errors, settings
-from flowsense.cli.train import size, split_list
+from flowsense.cli.window import Days, Embargo, Step, TestSize, TrainSize, Unit, ValSize, size, split_list
 
 
 def _clean(x: Any) -> Any:
@@ -41,14 +41,13 @@ def register(app: typer.Typer) -> None:
                                                    "baseline).")] = None,
         horizons: Annotated[str | None, typer.Option(help="Horizons, comma separated (default: all: next_move, "
                                                      "100ms, 500ms, 1s, 10s, 10ev, 100ev).")] = None,
-        days: Annotated[int | None, typer.Option(help="Only the latest N common days.")] = None,
-        train_size: Annotated[str, typer.Option("--train", help="Training window: days, a duration (2h) or "
-                                                "events.")] = "53",
-        val: Annotated[str, typer.Option(help="Validation window.")] = "7",
-        test: Annotated[str, typer.Option(help="Test window.")] = "7",
-        step: Annotated[str | None, typer.Option(help="Fold step (default: the test size).")] = None,
-        embargo: Annotated[str, typer.Option(help="Gap between windows.")] = "0",
-        unit: Annotated[str, typer.Option(help="auto, days, time or events.")] = "auto",
+        days: Days = None,
+        train_size: TrainSize = "53",
+        val: ValSize = "7",
+        test: TestSize = "7",
+        step: Step = None,
+        embargo: Embargo = "0",
+        unit: Unit = "auto",
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with `rows`.")] = False,
     ) -> None:
         """Score every model and baseline walk-forward, out of sample, per symbol x horizon x fold."""

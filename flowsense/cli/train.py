@@ -16,14 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from flowsense.cli.common import console, fail, progress, reported_errors, settings
-
-
-def size(value: str | None) -> Any:
-    """A window size: an int (days or events) or a duration such as ``2h`` / ``30m``."""
-    if value is None:
-        return None
-    v = value.strip()
-    return int(v) if v.lstrip("-").isdigit() else v
+from flowsense.cli.window import Days, Embargo, Step, TestSize, TrainSize, Unit, ValSize, size, split_list
 
 
 def parse_model_params(items: list[str] | None) -> dict[str, dict[str, Any]]:
@@ -42,10 +35,6 @@ def parse_model_params(items: list[str] | None) -> dict[str, dict[str, Any]]:
     return out
 
 
-def split_list(value: str | None) -> list[str]:
-    return [x.strip() for x in (value or "").split(",") if x.strip()]
-
-
 def register(app: typer.Typer) -> None:
     @app.command()
     def train(
@@ -53,14 +42,13 @@ def register(app: typer.Typer) -> None:
                                             "transformer, graph.")] = "logit_ofi,xgboost",
         symbols: Annotated[str | None, typer.Option(help="Symbols (comma separated; default: every symbol "
                                                     "with features).")] = None,
-        days: Annotated[int | None, typer.Option(help="Use the latest N common days (default: all).")] = None,
-        train_size: Annotated[str, typer.Option("--train", help="Training window: days (int), a duration "
-                                                "(2h) or events with --unit events.")] = "53",
-        val: Annotated[str, typer.Option(help="Validation window (same unit).")] = "7",
-        test: Annotated[str, typer.Option(help="Test window (same unit).")] = "7",
-        step: Annotated[str | None, typer.Option(help="Fold step (default: the test size).")] = None,
-        embargo: Annotated[str, typer.Option(help="Gap between windows (same unit).")] = "0",
-        unit: Annotated[str, typer.Option(help="auto, days, time or events.")] = "auto",
+        days: Days = None,
+        train_size: TrainSize = "53",
+        val: ValSize = "7",
+        test: TestSize = "7",
+        step: Step = None,
+        embargo: Embargo = "0",
+        unit: Unit = "auto",
         horizon: Annotated[str, typer.Option(help="Target: next_move, 100ms, 500ms, 1s, 10s, 10ev, 100ev.")]
         = "next_move",
         param: Annotated[list[str] | None, typer.Option("--param", help="MODEL.NAME=VALUE, repeatable.")] = None,
