@@ -75,10 +75,8 @@ def section_days(args: argparse.Namespace) -> None:
     counts = [int(x) for x in args.day_counts.split(",")]
     with tempfile.TemporaryDirectory(prefix="fs-days-") as tmp:
         root = Path(tmp)
-        # 20 weekdays from 2024-01-16 avoid US holidays: the simulator writes every weekday, holidays too,
-        # and the backtest (rightly) refuses a day its instrument's calendar has closed
-        files = simulate(["D"], max(counts), root / "raw", seed=3, scale=args.scale,
-                         start_date=dt.date(2024, 1, 16))
+        # the simulator writes NASDAQ trading days only (the backtest refuses a day the calendar has closed)
+        files = simulate(["D"], max(counts), root / "raw", seed=3, scale=args.scale)
         # warm-up: compile every Numba kernel once, outside the timings
         warm = Lake(root / "warm")
         (res,) = ingest_file(files[0], warm)

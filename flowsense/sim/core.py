@@ -46,11 +46,16 @@ class DayResult:
 
 
 def trading_days(start: dt.date, days: int) -> list[dt.date]:
-    """The first ``days`` weekdays on or after ``start`` (exchange holidays are not modelled)."""
+    """The first ``days`` NASDAQ trading days on or after ``start``: weekdays that are not in the built-in
+    holiday list (:data:`flowsense.data.instruments.NASDAQ_HOLIDAYS`, what the backtest's calendar refuses
+    for a simulated equity symbol)."""
+    from flowsense.data.instruments import NASDAQ_HOLIDAYS
+
+    holidays = {dt.date.fromisoformat(h) for h in NASDAQ_HOLIDAYS}
     out: list[dt.date] = []
     d = start
     while len(out) < days:
-        if d.weekday() < 5:
+        if d.weekday() < 5 and d not in holidays:
             out.append(d)
         d += dt.timedelta(days=1)
     return out

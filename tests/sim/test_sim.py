@@ -59,6 +59,15 @@ def test_trading_days_skip_weekends() -> None:
     assert days == [dt.date(2024, 1, 5), dt.date(2024, 1, 8), dt.date(2024, 1, 9)]
 
 
+def test_trading_days_skip_the_holidays_the_backtest_calendar_refuses() -> None:
+    from flowsense.data.instruments import instrument_for
+
+    days = trading_days(dt.date(2024, 1, 12), 2)  # Monday 2024-01-15 is Martin Luther King Jr. Day
+    assert days == [dt.date(2024, 1, 12), dt.date(2024, 1, 16)]
+    seventy = trading_days(dt.date(2024, 1, 2), 70)  # the 60/7 walk-forward's window crosses three holidays
+    assert seventy == instrument_for("SIMA").trade_dates(seventy[0], seventy[-1])
+
+
 def test_deterministic_for_seed(tmp_path: Path) -> None:
     kw = {"start_date": dt.date(2024, 1, 2), "levels": 3, "scale": 0.03}
     a = simulate(["XX", "YY"], 1, tmp_path / "a", seed=3, **kw)
