@@ -109,6 +109,23 @@ class Settings:
         return Path(raw).expanduser() if raw else self.home / "instruments.yaml"
 
     @property
+    def tick_tz(self) -> str | None:
+        """Zone of naive times in trades/quotes files dropped in the inbox (``FLOWSENSE_TICK_TZ``, e.g.
+        ``America/New_York``); unset, such files are refused rather than read as UTC. The command line's
+        ``--tz`` does the same for one ``flowsense ingest``."""
+        raw = os.environ.get("FLOWSENSE_TICK_TZ", "").strip()
+        if not raw:
+            return None
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(raw)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"FLOWSENSE_TICK_TZ={raw!r} is not an IANA time zone (e.g. America/New_York, UTC)"
+                              ) from None
+        return raw
+
+    @property
     def api_dir(self) -> Path:
         """API keys (hashed) and the audit log of admin calls."""
         return self.home / "api"

@@ -240,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"simulated {len(written)} file(s) into {settings.inbox}")
 
     # (2) inbox -> partitions, dynamic partitions
-    index = SourceIndex.scan(settings.inbox)
+    index = SourceIndex.scan(settings.inbox, tz=settings.tick_tz)
     for rel, problem in index.errors().items():
         err.print(f"[yellow]skipped[/] {rel}: {problem}", highlight=False)
     partitions = index.partitions()

@@ -441,11 +441,11 @@ def demo_partitions(instance: Any, settings: Any, symbols: Sequence[str], days: 
     from flowsense_dagster.partitions import register_partitions, to_partition_key
 
     settings.inbox.mkdir(parents=True, exist_ok=True)
-    sources = scan_inbox(settings.inbox)
+    sources = scan_inbox(settings.inbox, tz=settings.tick_tz)
     if not sources:  # (the sensor's hidden source index may be there already)
         log(f"simulating {len(symbols)} symbols x {days} days into {settings.inbox}")
         simulate(list(symbols), days, settings.inbox, seed=7, scale=scale)
-        sources = scan_inbox(settings.inbox)
+        sources = scan_inbox(settings.inbox, tz=settings.tick_tz)
     parts = sorted({src.partition for src in sources}, key=lambda p: (p.symbol, p.date))
     register_partitions(instance, parts)
     return [str(to_partition_key(p)) for p in parts]

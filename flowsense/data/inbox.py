@@ -111,8 +111,9 @@ def _lobster_entry(path: Path, rel: str, entry: SourceEntry) -> SourceEntry:
     return entry
 
 
-def describe(path: Path, root: Path) -> SourceEntry:
-    """Describe one inbox file; errors are recorded in the entry, never raised."""
+def describe(path: Path, root: Path, *, tz: str | None = None) -> SourceEntry:
+    """Describe one inbox file; errors are recorded in the entry, never raised. ``tz``: the zone of naive
+    tick times (``FLOWSENSE_TICK_TZ``); without it a trades/quotes file with naive times is an error."""
     st = path.stat()
     rel = path.relative_to(root).as_posix()
     entry = SourceEntry(path=rel, mtime_ns=st.st_mtime_ns, size=st.st_size)
@@ -121,7 +122,7 @@ def describe(path: Path, root: Path) -> SourceEntry:
         entry.format = fmt
         if fmt == "lobster":
             return _lobster_entry(path, rel, entry)
-        _, days = read_file(path, fmt=fmt)
+        _, days = read_file(path, fmt=fmt, tz=tz)
         entry.partitions = sorted({Partition(d.symbol, d.date).key for d in days})
         entry.levels = max((d.levels for d in days), default=0)
     except Exception as exc:  # any reader failure: record it, the caller logs and skips the file
@@ -135,6 +136,7 @@ class SourceIndex:
     """The index of one inbox. Build it with :meth:`scan`; it saves itself when something changed."""
 
     root: Path
+    tz: str | None = None  # zone of naive tick times the entries were described with
     entries: dict[str, SourceEntry] = field(default_factory=dict)
     changed: list[str] = field(default_factory=list)  # paths described again by the last scan
     removed: list[str] = field(default_factory=list)  # paths gone since the saved index
@@ -154,6 +156,7 @@ class SourceIndex:
             return index
         if raw.get("version") != INDEX_VERSION:
             return index
+        index.tz = raw.get("tz")
         for rel, data in raw.get("files", {}).items():
             try:
                 index.entries[rel] = SourceEntry(**data)
@@ -166,15 +169,22 @@ class SourceIndex:
         payload: dict[str, Any] = {
             "version": INDEX_VERSION,
             "updated_at": dt.datetime.now(dt.UTC).isoformat(),
+            "tz": self.tz,
             "files": {rel: asdict(e) for rel, e in sorted(self.entries.items())},
         }
         atomic_write_bytes(self.index_path, json.dumps(payload, indent=1).encode())
 
     @classmethod
-    def scan(cls, root: str | Path, *, save: bool = True) -> SourceIndex:
-        """Load the saved index, describe new or changed files, drop vanished ones, save if anything changed."""
+    def scan(cls, root: str | Path, *, save: bool = True, tz: str | None = None) -> SourceIndex:
+        """Load the saved index, describe new or changed files, drop vanished ones, save if anything changed.
+
+        ``tz``: the zone of naive tick times; when it differs from the one the saved index was built with,
+        every file is described again."""
         index = cls.load(root)
         root = index.root
+        if index.tz != tz:
+            index.entries.clear()
+            index.tz = tz
         seen: set[str] = set()
         for path in iter_inbox(root):
             rel = path.relative_to(root).as_posix()
@@ -187,7 +197,7 @@ class SourceIndex:
             old = index.entries.get(rel)
             if old is not None and old.stat == [st.st_mtime_ns, st.st_size]:
                 continue
-            index.entries[rel] = describe(path, root)
+            index.entries[rel] = describe(path, root, tz=tz)
             index.changed.append(rel)
         index.removed = sorted(set(index.entries) - seen)
         for rel in index.removed:
@@ -241,9 +251,10 @@ class InboxSource:
     path: Path
 
 
-def scan_inbox(root: str | Path) -> list[InboxSource]:
-    """Rescan the inbox under ``root``; one :class:`InboxSource` per partition it holds, sorted."""
-    index = SourceIndex.scan(root)
+def scan_inbox(root: str | Path, *, tz: str | None = None) -> list[InboxSource]:
+    """Rescan the inbox under ``root``; one :class:`InboxSource` per partition it holds, sorted. ``tz``: the
+    zone of naive tick times (see :meth:`SourceIndex.scan`)."""
+    index = SourceIndex.scan(root, tz=tz)
     out: list[InboxSource] = []
     for part in index.partitions():
         entry = index.source_for(part)

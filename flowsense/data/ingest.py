@@ -288,8 +288,12 @@ def ingest_file(
     tz: str | None = None,
     fmt: str | None = None,
     on_day: Callable[[IngestResult], None] | None = None,
+    only_date: dt.date | None = None,
 ) -> list[IngestResult]:
     """Read, validate and write every partition in ``path``; return one result per partition.
+
+    ``date`` is the file's date (a file holding another day is an error); ``only_date`` ingests just that
+    day of a file that may hold several (what a Dagster partition's run does).
 
     A source replaces only the source of the same role in its partition (see :mod:`flowsense.data.compose`);
     when the partition's content version changes, its derived tables are removed (they are stale).
@@ -298,6 +302,8 @@ def ingest_file(
 
     path = Path(path)
     fmt, days = read_file(path, symbol=symbol, date=date, tz=tz, fmt=fmt, lake=lake)
+    if only_date is not None:
+        days = [d for d in days if d.date == only_date]
     digest = sha256(path)
     now = dt.datetime.now(dt.UTC).isoformat()
     plans: list[_Plan] = []

@@ -150,7 +150,9 @@ def raw_ingest(
     if others:
         context.log.info(f"{part.key}: using {entry.path} (levels={entry.levels}); also held by {others}")
     the_lake = lake.lake()
-    results = ingest_file(source, the_lake, symbol=part.symbol, date=part.date, fmt=entry.format)
+    # only this partition's day: a trades/quotes or DBN file may hold several (each is its own run)
+    results = ingest_file(source, the_lake, symbol=part.symbol, date=part.date if entry.format == "lobster" else None,
+                          only_date=part.date, fmt=entry.format, tz=lake.settings().tick_tz)
     matching = [r for r in results if r.partition == part]
     if len(matching) != 1:
         raise Failure(description=f"{source} yielded {len(matching)} partitions {part.key} (expected one)")

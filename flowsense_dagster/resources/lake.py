@@ -47,4 +47,5 @@ class LakeResource(ConfigurableResource):
 
     def source_index(self, *, rescan: bool = True) -> SourceIndex:
         """The inbox index; ``rescan`` describes new/changed files first (cheap when nothing changed)."""
-        return SourceIndex.scan(self.inbox_path) if rescan else SourceIndex.load(self.inbox_path)
+        return (SourceIndex.scan(self.inbox_path, tz=self.settings().tick_tz) if rescan
+                else SourceIndex.load(self.inbox_path))

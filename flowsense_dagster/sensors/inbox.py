@@ -30,7 +30,7 @@ from dagster import (
     sensor,
 )
 
-from flowsense.data.inbox import SourceEntry, SourceIndex
+from flowsense.data.inbox import SourceEntry
 from flowsense.data.ingest import sha256
 from flowsense.data.lake import Partition
 from flowsense_dagster.jobs import all_assets_job
@@ -78,7 +78,7 @@ def evaluate_inbox(
     """The sensor's logic: (run requests, new symbols/dates to register, new cursor, skipped files)."""
     inbox = lake.inbox_path
     previous = _load_cursor(context.cursor)
-    index = SourceIndex.scan(inbox)
+    index = lake.source_index(rescan=True)
     cursor: dict[str, list[int]] = {}
     skipped: list[str] = []
     changed: dict[str, SourceEntry] = {}
@@ -87,7 +87,8 @@ def evaluate_inbox(
             context.log.debug(f"{rel}: waiting for its partner file {entry.partner}")
             continue
         cursor[rel] = entry.stat
-        if previous.get(rel) == entry.stat:
+        # seen before, and not described again by this scan (a new FLOWSENSE_TICK_TZ re-describes all)
+        if previous.get(rel) == entry.stat and rel not in index.changed:
             continue
         if entry.error is not None:
             context.log.warning(f"skipping {rel}: {entry.error}")

@@ -162,3 +162,48 @@ def test_partition_already_materialized_from_same_file_is_not_requested(home: Pa
     first = t.tick()  # e.g. after `python -m flowsense_dagster.run`: the sensor's cursor is empty
     assert _keys(first) == []
     assert _added(first) == []
+
+
+NAIVE_TRADES = (
+    "timestamp,price,size,side\n"
+    "2024-03-04 19:30:00.000001,100.25,10,B\n"  # local times: 19:30 in New York is 00:30 UTC on the 5th
+    "2024-03-04 19:30:00.5,100.50,5,S\n"
+    "2024-03-05 09:45:00,101.00,1,B\n"
+)
+
+
+def test_naive_trades_file_needs_flowsense_tick_tz(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trades file with naive times is skipped with the reason until FLOWSENSE_TICK_TZ names their zone;
+    then the sensor sees its New York days (not UTC ones) and ``raw_ingest`` writes them."""
+    from flowsense.data.lake import Lake
+    from flowsense_dagster.assets.ingestion import raw_ingest, raw_validation
+    from flowsense_dagster.resources import CatalogResource
+
+    (home / "inbox" / "aapl_trades.csv").write_text(NAIVE_TRADES)
+    t = Ticker(home)
+    first = t.tick()
+    assert _keys(first) == []
+    assert "without a time zone" in json.dumps(SourceIndex.load(home / "inbox").errors())
+
+    monkeypatch.setenv("FLOWSENSE_TICK_TZ", "America/New_York")
+    second = t.tick()  # the zone changed: every file is described again
+    assert _keys(second) == ["2024-03-04|AAPL", "2024-03-05|AAPL"]
+    lake = LakeResource(home=str(home))
+    res = dg.materialize([raw_ingest, raw_validation], partition_key="2024-03-04|AAPL", instance=t.instance,
+                         resources={"lake": lake, "catalog": CatalogResource(lake=lake)})
+    assert res.success
+    from flowsense.data.lake import Partition
+
+    the_lake = Lake(home / "lake")
+    ev = the_lake.read("events", Partition.parse("AAPL|2024-03-04"))
+    assert ev.height == 2 and str(ev["ts"][0]).startswith("2024-03-05 00:30:00.000001")
+    assert the_lake.all_partitions() == [Partition.parse("AAPL|2024-03-04")]  # the other day is its own run
+
+
+def test_bad_flowsense_tick_tz_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flowsense.config import Settings
+    from flowsense.errors import ConfigError
+
+    monkeypatch.setenv("FLOWSENSE_TICK_TZ", "Mars/Olympus")
+    with pytest.raises(ConfigError, match="FLOWSENSE_TICK_TZ='Mars/Olympus' is not an IANA time zone"):
+        _ = Settings.from_env().tick_tz
