@@ -112,6 +112,38 @@ def _units(stored: Any, instrument: Any) -> int | float:
     return int(q) if float(q).is_integer() else float(q)
 
 
+def report_regimes(lake: Lake, symbol: str, date: dt.date, bars: pl.DataFrame) -> tuple[pl.Series, str]:
+    """A regime label per report bar (``bars``: ``ts`` = bar start, ``mid``) and where the labels came from.
+
+    In order: the partition's ``regimes`` table (``"hmm_table"``), else an HMM fitted on the symbol's
+    earlier days and filtered forward over this day's 1 s bars (``"hmm_prior_days"``); a report bar gets
+    the regime of the last 1 s bar that closed at or before its start (known when its return begins).
+    Only without either (no table, no earlier day, no ``features_1s``, no hmmlearn) the documented fallback
+    ``"rolling_vol_terciles"`` (:func:`~flowsense.backtest.walkforward.rolling_vol_regimes`, ex-post cut
+    points) is used. Meanings: :data:`flowsense.models.hmm.REGIME_SOURCES`.
+    """
+    from flowsense.backtest.walkforward import rolling_vol_regimes
+
+    frame, source = None, "rolling_vol_terciles"
+    try:
+        from flowsense.models import hmm  # lazily: hmmlearn/numba load only when a report needs regimes
+    except ImportError:  # pragma: no cover - hmmlearn not installed
+        hmm = None
+    if hmm is not None:
+        frame = hmm.table_regimes(lake, symbol, date)
+        source = "hmm_table"
+        if frame is None:
+            frame = hmm.prior_day_regimes(lake, symbol, date, max_fit_bars=20_000)
+            source = "hmm_prior_days"
+    if frame is None:
+        window = min(30, max(bars.height // 4, 2))
+        return rolling_vol_regimes(bars["mid"], window=window), "rolling_vol_terciles"
+    left = bars.select(pl.col("ts").dt.epoch("ns").alias("_t"))
+    right = frame.select(pl.col("ts").dt.epoch("ns").alias("_t"), "regime").sort("_t")
+    joined = left.join_asof(right, on="_t", strategy="backward")
+    return joined["regime"].fill_null("warmup").rename("regime"), source
+
+
 def run_partition(
     lake: Lake,
     reports: Path,
@@ -141,7 +173,7 @@ def run_partition(
     from flowsense.backtest.metrics import compute_metrics, jsonable
     from flowsense.backtest.report import write_report
     from flowsense.backtest.strategies import STRATEGIES
-    from flowsense.backtest.walkforward import regime_metrics, rolling_vol_regimes
+    from flowsense.backtest.walkforward import regime_metrics
 
     part = Partition(symbol, date)
     given = {"events": events, "book": book}
@@ -175,13 +207,13 @@ def run_partition(
     eq_metrics = pl.concat([start, equity.select("ts", "equity", "mid")], how="diagonal_relaxed")
     metrics = compute_metrics(eq_metrics, res.fills, res.orders, periods_per_year=periods_per_year,
                               resample=resample, multiplier=res.multiplier)
-    # per-regime: bars of the mid, terciles of the trailing 30-bar volatility
+    # per-regime: bars of the equity, labelled by the causally filtered HMM regimes (report_regimes)
     bars = (equity.sort("ts").group_by_dynamic("ts", every=resample).agg(pl.col("equity").last(),
                                                                           pl.col("mid").drop_nulls().last())
             .with_columns(pl.col("mid").forward_fill().backward_fill()))
-    regimes = None
+    regimes, regime_source = None, None
     if bars.height > 2 and bars["mid"].null_count() < bars.height:
-        labels = rolling_vol_regimes(bars["mid"], window=min(30, max(bars.height // 4, 2)))
+        labels, regime_source = report_regimes(lake, symbol, date, bars)
         rets = bars["equity"].pct_change().fill_null(0.0).fill_nan(0.0)
         regimes = regime_metrics(rets.to_numpy(), labels, periods_per_year=periods_per_year)
     engine_summary = res.summary()
@@ -189,7 +221,7 @@ def run_partition(
     art = write_report(
         out, equity=equity, metrics=metrics, fills=res.fills, book=book, regimes=regimes,
         params={"strategy": strategy, **params, "latency": type(config.latency).__name__,
-                "queue": type(config.queue).__name__},
+                "queue": type(config.queue).__name__, "regime_source": regime_source or "none"},
         title=f"Backtest {symbol} {date} - {strategy}",
         subtitle=f"{engine_summary.get('n_events', 0):,} events, {engine_summary.get('n_orders', 0):,} orders, "
                  f"{engine_summary.get('n_fills', 0):,} fills",
@@ -210,6 +242,7 @@ def run_partition(
         "engine": engine_summary,
         "config": describe(config),
         "regimes": regimes.to_dicts() if regimes is not None else [],
+        "regime_source": regime_source,
         "report_dir": str(out), "report_html": str(art.html), "report_pdf": str(art.pdf),
     }
     payload = jsonable(payload)

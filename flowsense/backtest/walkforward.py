@@ -25,7 +25,11 @@ position decided at ``t`` earns ``t -> t+1``; nothing is held into the first tes
 baselines are run on the same windows: ``flat`` (always 0), ``buy_and_hold`` (always 1) and
 ``last_return_sign`` (``sign(close[t] / close[t-1] - 1)``). The out-of-sample returns of
 non-overlapping test windows are stitched into one curve per strategy; metrics are reported per fold,
-overall and per regime (a label per bar, e.g. :func:`rolling_vol_regimes`).
+overall and per regime (a label per bar: causally filtered HMM regimes, e.g.
+:func:`flowsense.models.hmm.fold_regimes`, or the fallback :func:`rolling_vol_regimes`; the result's
+``regime_source`` says which). Several strategies can run on the same folds (``fit`` as a mapping
+``name -> fit``); :func:`flowsense.backtest.wfrun.run_walkforward` runs the built-in ones (``ofi_ridge``,
+``ofi_threshold``, ``model_signal`` with a registered model) on a lake partition.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import datetime as dt
 import itertools
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -322,6 +326,7 @@ class WalkForwardResult:
     summary: pl.DataFrame
     regimes: pl.DataFrame | None
     strategies: list[str]
+    regime_source: str | None = None
 
     def equity(self, strategy: str) -> np.ndarray:
         """Stitched out-of-sample equity curve (starting at 1) of one strategy."""
@@ -341,7 +346,7 @@ _SUMMARY_KEYS = ("total_return", "annualized_return", "sharpe", "sortino", "max_
 
 def walk_forward(
     data: pl.DataFrame,
-    fit: Callable[[pl.DataFrame], Any],
+    fit: Callable[[pl.DataFrame], Any] | Mapping[str, Callable[[pl.DataFrame], Any]],
     *,
     folds: Sequence[Fold] | None = None,
     train: int | str | dt.timedelta = 60,
@@ -350,10 +355,11 @@ def walk_forward(
     gap: int | str | dt.timedelta = 0,
     ts_col: str = "ts",
     price_col: str = "close",
-    to_position: Callable[[np.ndarray], np.ndarray] = np.sign,
+    to_position: Callable[[np.ndarray], np.ndarray] | Mapping[str, Callable[[np.ndarray], np.ndarray]] = np.sign,
     strategy_name: str = "strategy",
     baselines: Sequence[str] = ("flat", "buy_and_hold", "last_return_sign"),
     regime: str | pl.Series | np.ndarray | None = None,
+    regime_source: str | None = None,
     fee_rate: float = 0.0,
     slippage_bps: float = 0.0,
     delay: int = 1,
@@ -364,7 +370,17 @@ def walk_forward(
     ``data`` is one row per bar, sorted by ``ts_col``, with ``price_col`` and whatever features ``fit``
     and the predictor use. ``regime`` is a column name of ``data`` or a label per row. Test windows must
     not overlap (``step >= test``) so that the stitched out-of-sample curve counts each bar once.
+    ``fit`` (and ``to_position``) may be mappings ``strategy name -> fit`` to run several strategies on the
+    same folds; ``regime_source`` is recorded on the result (what the labels are). Missing labels (None)
+    count as ``"unlabelled"``.
     """
+    fits = dict(fit) if isinstance(fit, Mapping) else {strategy_name: fit}
+    if not fits:
+        raise ValueError("no strategy to walk forward")
+    to_pos = {n: (to_position[n] if isinstance(to_position, Mapping) else to_position) for n in fits}
+    clash = [b for b in baselines if b in fits]
+    if clash:
+        raise ValueError(f"strategy names {clash} clash with the baselines")
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
         raise ValueError(f"unknown baselines {unknown}; have {list(BASELINES)}")
@@ -382,23 +398,27 @@ def walk_forward(
         labels = data[regime].cast(pl.String).to_numpy()
     elif regime is not None:
         labels = np.asarray(regime.to_list() if isinstance(regime, pl.Series) else regime, dtype=object)
+        labels = np.where(_missing(labels), "unlabelled", labels)
         if labels.shape[0] != data.height:
             raise ValueError("regime labels and data differ in length")
     else:
         labels = None
     close_all = data[price_col].cast(pl.Float64).to_numpy()
-    names = [strategy_name, *baselines]
+    names = [*fits, *baselines]
     fold_rows: list[dict[str, Any]] = []
     oos_parts: list[pl.DataFrame] = []
     for fold in folds:
-        model = fit(data[fold.train])  # the training rows only
         test_df = data[fold.test]
         close = close_all[fold.test]
-        pred = _predict(model, test_df)
-        if pred.shape[0] != close.shape[0]:
-            raise ValueError(f"fold {fold.index}: predictor returned {pred.shape[0]} values for {close.shape[0]} rows")
+        positions: dict[str, np.ndarray] = {}
+        for sname, sfit in fits.items():
+            model = sfit(data[fold.train])  # the training rows only
+            pred = _predict(model, test_df)
+            if pred.shape[0] != close.shape[0]:
+                raise ValueError(f"fold {fold.index}: {sname} returned {pred.shape[0]} values for "
+                                 f"{close.shape[0]} rows")
+            positions[sname] = np.nan_to_num(np.asarray(to_pos[sname](pred), dtype=np.float64))
         prev = float(close_all[fold.test[0] - 1]) if fold.test[0] > 0 else None
-        positions = {strategy_name: np.nan_to_num(np.asarray(to_position(pred), dtype=np.float64))}
         for b in baselines:
             positions[b] = BASELINES[b](close, prev)
         part: dict[str, Any] = {"ts": data[ts_col][fold.test], "fold": np.full(close.size, fold.index),
@@ -434,4 +454,10 @@ def walk_forward(
         summary=pl.DataFrame(summary_rows),
         regimes=pl.concat(regime_frames) if regime_frames else None,
         strategies=names,
+        regime_source=regime_source if labels is not None else None,
     )
+
+
+def _missing(values: np.ndarray) -> np.ndarray:
+    """True where a label is None or a float NaN."""
+    return np.array([v is None or (isinstance(v, float) and math.isnan(v)) for v in values.tolist()], dtype=bool)

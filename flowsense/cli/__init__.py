@@ -80,7 +80,7 @@ app = typer.Typer(
 )
 
 COMMAND_MODULES = ("ingest", "simulate", "catalog", "partitions", "demo", "features", "backtest", "api", "worker",
-                   "publish", "train", "models", "evaluate")
+                   "publish", "train", "models", "evaluate", "walkforward")
 
 for _name in COMMAND_MODULES:
     try:

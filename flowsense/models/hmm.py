@@ -291,3 +291,86 @@ def hmm_regimes(close: Any, *, window: int = 20, n_states: int = 3, train_share:
     first = int(np.argmax(ok)) if ok.any() else n
     out[:first] = "warmup"
     return pl.Series("regime", out.tolist(), dtype=pl.String)
+
+
+# ---- regimes for backtest reports and the bar walk-forward ---------------------------------------
+REGIME_SOURCES = {
+    "hmm_table": "the lake's `regimes` table (causally filtered HMM probabilities)",
+    "hmm_prior_days": "an HMM fitted on the symbol's earlier days' 1 s bars, filtered causally over the day",
+    "hmm_fold_train": "an HMM fitted on each fold's training bars, filtered causally through its test bars",
+    "rolling_vol_terciles": "fallback: terciles of the trailing rolling volatility (no regime model available)",
+}
+"""What each ``regime_source`` of a backtest / walk-forward report means."""
+
+
+def _labels(states: np.ndarray) -> np.ndarray:
+    return np.array([f"regime_{int(k)}" for k in states], dtype=object)
+
+
+def table_regimes(lake: Any, symbol: str, date: Any) -> pl.DataFrame | None:
+    """``ts, regime`` (``regime_0`` calm ..) of the partition's ``regimes`` table, or None when absent."""
+    from flowsense.data.lake import Partition
+
+    part = Partition(symbol, date)
+    if not lake.exists(REGIMES_TABLE, part):
+        return None
+    t = lake.read(REGIMES_TABLE, part, columns=["ts", "regime"]).sort("ts")
+    if t.height == 0:
+        return None
+    return pl.DataFrame({"ts": t["ts"], "regime": _labels(t["regime"].to_numpy()).tolist()},
+                        schema={"ts": t["ts"].dtype, "regime": pl.String})
+
+
+def _complete_bars(bars: pl.DataFrame) -> pl.DataFrame:
+    b = bars.filter(~pl.col("partial")) if "partial" in bars.columns else bars
+    return b.sort("ts")
+
+
+def prior_day_regimes(lake: Any, symbol: str, date: Any, bars: pl.DataFrame | None = None, *,
+                      max_days: int = 5, table: str = "features_1s", **kw: Any) -> pl.DataFrame | None:
+    """``ts, regime`` for the day's bars from an HMM fitted on up to ``max_days`` earlier days of ``symbol``
+    (never on the day itself), filtered forward only; None without an earlier day or when the fit fails."""
+    from flowsense.data.lake import Partition
+
+    earlier = sorted((p for p in lake.partitions(table) if p.symbol == symbol and p.date < date),
+                     key=lambda p: p.date)[-max_days:]
+    if not earlier:
+        return None
+    if bars is None:
+        part = Partition(symbol, date)
+        if not lake.exists(table, part):
+            return None
+        bars = lake.read(table, part)
+    past = pl.concat([_complete_bars(lake.read(table, p)) for p in earlier], how="diagonal_relaxed")
+    kw.setdefault("n_restarts", 2)
+    try:
+        hmm = RegimeHMM(**kw).fit(bar_matrix(past), _bar_days(past))
+    except (ModelError, ValueError):
+        return None
+    day = _complete_bars(bars)
+    p = hmm.filter(bar_matrix(day))
+    return pl.DataFrame({"ts": day["ts"], "regime": _labels(p.argmax(axis=1)).tolist()},
+                        schema={"ts": day["ts"].dtype, "regime": pl.String})
+
+
+def fold_regimes(bars: pl.DataFrame, folds: Sequence[Any], **kw: Any) -> np.ndarray | None:
+    """A label per row of ``bars`` (sorted by ``ts``) for the walk-forward's per-regime table: for each fold
+    an HMM fitted on the fold's **training rows only**, filtered forward from the training start through
+    the test rows; test rows get that fold's labels (``None`` elsewhere). None when no fold's HMM fits.
+
+    Causal: a test label depends on the training rows and the test rows up to itself, never on later rows.
+    """
+    X = bar_matrix(bars)
+    out = np.full(bars.height, None, dtype=object)
+    kw.setdefault("n_restarts", 2)
+    fitted = 0
+    for f in folds:
+        try:
+            hmm = RegimeHMM(**kw).fit(X[f.train], np.zeros(f.train.size))
+        except (ModelError, ValueError):
+            continue
+        lo, hi = int(f.train[0]), int(f.test[-1]) + 1
+        p = hmm.filter(X[lo:hi])
+        out[f.test] = _labels(p[f.test - lo].argmax(axis=1))
+        fitted += 1
+    return out if fitted else None

@@ -50,31 +50,48 @@ def _iso(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def check_window(info: Any, day_first_ns: int, day_last_ns: int, day: str) -> None:
-    """Raise :class:`ModelWindowError` when the version's training window overlaps ``[first, last]``."""
+def training_window(info: Any) -> tuple[int, int] | None:
+    """The version's training window ``(first, last)`` in ns (its ``train_window_ns`` tag, else the whole
+    ``train_end`` day), or None when it recorded neither."""
     raw = info.tags.get("train_window_ns", "")
     try:
         a, b = (int(x) for x in raw.split(","))
+        return a, b
     except ValueError:
         end = info.train_end
         if end is None:
-            raise ModelWindowError(f"{info.uri}: no training window recorded; cannot prove the backtest day "
-                                   f"{day} is out of sample") from None
-        a, b = 0, int(dt.datetime.combine(end, dt.time(23, 59, 59), dt.UTC).timestamp() * 1e9)
+            return None
+        return 0, int(dt.datetime.combine(end, dt.time(23, 59, 59), dt.UTC).timestamp() * 1e9)
+
+
+def check_window(info: Any, day_first_ns: int, day_last_ns: int, day: str, *,
+                 what: str = "the backtest day") -> None:
+    """Raise :class:`ModelWindowError` when the version's training window overlaps ``[first, last]``
+    (``what`` names that span in the message: the backtest day, a walk-forward fold's test window)."""
+    window = training_window(info)
+    if window is None:
+        raise ModelWindowError(f"{info.uri}: no training window recorded; cannot prove {what} {day} is out of "
+                               "sample")
+    a, b = window
     if day_first_ns <= b and day_last_ns >= a:
         raise ModelWindowError(
-            f"{info.name} v{info.version} was trained on {_iso(a)}..{_iso(b)}, which overlaps the backtest day "
-            f"{day}: trade a day after {_iso(b)[:10]} or use a version trained earlier")
+            f"{info.name} v{info.version} was trained on {_iso(a)}..{_iso(b)}, which overlaps {what} "
+            f"{day}: trade after {_iso(b)} or use a version trained earlier")
 
 
 def day_predictions(model: str, lake: Any, symbol: str, date: dt.date, n_events: int,
-                    day_first_ns: int, day_last_ns: int, settings: Any = None) -> tuple[np.ndarray, Any]:
-    """``P(up)`` per event (index = ``seq``; NaN where the model gives none) and the version info."""
+                    day_first_ns: int, day_last_ns: int, settings: Any = None, *, check: bool = True
+                    ) -> tuple[np.ndarray, Any]:
+    """``P(up)`` per event (index = ``seq``; NaN where the model gives none) and the version info.
+
+    ``check=False`` leaves the in-sample check to the caller (the bar walk-forward checks each fold's test
+    window, which may start after a training window ending inside the day)."""
     from flowsense.models.dataset import add_cross_asset, load_symbol
     from flowsense.models.registry import load_model
 
     predictor, info = load_model(model, settings)
-    check_window(info, day_first_ns, day_last_ns, date.isoformat())
+    if check:
+        check_window(info, day_first_ns, day_last_ns, date.isoformat())
     try:
         data = load_symbol(lake, symbol, [date])
     except FileNotFoundError:
@@ -111,6 +128,27 @@ def day_predictions(model: str, lake: Any, symbol: str, date: dt.date, n_events:
     ok = (seq >= 0) & (seq < n_events)
     out[seq[ok]] = p[ok]
     return out, info
+
+
+def bar_predictions(model: str, lake: Any, symbol: str, date: dt.date, bars: Any, settings: Any = None
+                    ) -> tuple[np.ndarray, Any]:
+    """``P(up)`` per bar of ``bars`` (a ``features_<clock>`` table: ``last_seq`` = the bar's last event) and the
+    version info: the prediction of the bar's last event, known at the bar's close; an empty bar keeps the
+    previous bar's. **No in-sample check here**: the caller checks the windows it trades
+    (:func:`check_window` per walk-forward fold)."""
+    from flowsense.data.lake import Partition
+
+    ts = lake.read("events", Partition(symbol, date), columns=["ts"])["ts"].dt.epoch("ns")
+    p, info = day_predictions(model, lake, symbol, date, int(ts.len()), int(ts.min()), int(ts.max()), settings,
+                              check=False)
+    last = bars["last_seq"].fill_null(-1).to_numpy().astype(np.int64)
+    ok = (last >= 0) & (last < p.size)
+    out = np.full(last.size, np.nan)
+    out[ok] = p[last[ok]]
+    idx = np.where(np.isfinite(out), np.arange(out.size), -1)
+    idx = np.maximum.accumulate(idx)  # forward fill: an empty bar keeps the last known prediction
+    filled = np.where(idx >= 0, out[np.maximum(idx, 0)], np.nan)
+    return filled, info
 
 
 _RAW = ("bid_sz_1", "ask_sz_1", "spread", "mid", "micro_dev", "ofi_l1")
