@@ -133,7 +133,7 @@ def report_regimes(lake: Lake, symbol: str, date: dt.date, bars: pl.DataFrame) -
         frame = hmm.table_regimes(lake, symbol, date)
         source = "hmm_table"
         if frame is None:
-            frame = hmm.prior_day_regimes(lake, symbol, date, max_fit_bars=20_000)
+            frame = hmm.prior_day_regimes(lake, symbol, date, max_fit_bars=10_000)
             source = "hmm_prior_days"
     if frame is None:
         window = min(30, max(bars.height // 4, 2))

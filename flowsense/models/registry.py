@@ -7,9 +7,9 @@ Where things live (:class:`flowsense.config.Settings`): tracking and registry at
 * One experiment and one registered model per model type: ``flowsense-<model>`` (``flowsense-xgboost``).
 * :func:`log_version` records a training run (params, aggregate and per-fold metrics with the fold as the
   step, plots, feature importances, the out-of-sample predictions of the walk-forward as
-  ``oos/predictions.parquet``), logs the model in its native flavour (``mlflow.xgboost`` for a booster,
-  ``mlflow.onnx`` for a network exported to ONNX, ``mlflow.pyfunc`` wrapping ``save``/``load`` for the
-  rest) with explicit ``pip_requirements``, registers a version and tags it with its data version (DVC),
+  ``oos/predictions.parquet``, the evaluation table as ``evaluation.json``), logs the model in its
+  native flavour (``mlflow.xgboost`` for a booster, ``mlflow.onnx`` for a network exported to ONNX,
+  ``mlflow.pyfunc`` wrapping ``save``/``load`` for the rest) with explicit ``pip_requirements``, registers a version and tags it with its data version (DVC),
   feature list, folds, training window, horizon and code revision (git).
 * :func:`promote` makes a version ``challenger`` and makes it ``champion`` only if it beats the champion
   out of sample on the same scored events: **exact one-sided McNemar test** (binomial on the discordant
@@ -54,6 +54,7 @@ CHALLENGER = "challenger"
 PROMOTIONS_EXPERIMENT = "flowsense-promotions"
 OOS_ARTIFACT = "oos/predictions.parquet"
 MANIFEST_ARTIFACT = "flowsense/manifest.json"
+EVALUATION_ARTIFACT = "evaluation.json"  # {"rows": [...]}: the walk-forward table the API's models page shows
 OOS_KEYS = ("symbol", "date", "seq", "horizon")
 TAG_LIMIT = 4900  # MLflow model-version tag values are capped at 5000 characters
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -434,6 +435,7 @@ def log_version(
     oos: Any = None,
     figures: Mapping[str, Any] | None = None,
     importances: Mapping[str, float] | None = None,
+    evaluation: Sequence[Mapping[str, Any]] | None = None,
     classes: Sequence[int] = (-1, 1),
     extra_tags: Mapping[str, str] | None = None,
     settings: Settings | None = None,
@@ -444,6 +446,8 @@ def log_version(
     horizon, fold, y, pred`` and optionally ``p_up``): promotion compares versions on these events.
     ``fold_metrics`` rows carry ``fold`` and metric values (logged with the fold as the step).
     ``train_end`` is the last day of training data (inclusive); a backtest on or before it is refused.
+    ``evaluation`` rows (the walk-forward table of ``flowsense evaluate --json``: model and baselines per
+    symbol x horizon x fold) are logged as ``evaluation.json`` (``{"rows": [...]}``, NaN as null).
     """
     settings = settings or Settings.from_env()
     c = client(settings)
@@ -501,6 +505,8 @@ def log_version(
             mlflow.log_dict(dict(sorted(importances.items(), key=lambda kv: -kv[1])),
                             "feature_importance.json")
             _log_bytes(_importance_png(importances), "plots/feature_importance.png")
+        if evaluation is not None:
+            mlflow.log_dict({"rows": [_json_safe(dict(r)) for r in evaluation]}, EVALUATION_ARTIFACT)
         if oos is not None:
             buf = io.BytesIO()
             oos.write_parquet(buf)
@@ -516,6 +522,32 @@ def log_version(
         c.set_model_version_tag(name, mv.version, k, v)
     c.set_model_version_tag(name, mv.version, "run_id", run_id)
     return _info(c.get_model_version(name, mv.version))
+
+
+def _json_safe(v: Any) -> Any:
+    """``v`` with NaN/inf as None and numpy scalars as Python numbers (strict JSON)."""
+    if isinstance(v, dict):
+        return {str(k): _json_safe(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_json_safe(x) for x in v]
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def evaluation_rows(info: VersionInfo, settings: Settings | None = None) -> list[dict[str, Any]] | None:
+    """The ``evaluation.json`` rows logged with ``info``'s run, or None."""
+    import mlflow
+
+    settings = settings or Settings.from_env()
+    client(settings)
+    try:
+        path = mlflow.artifacts.download_artifacts(run_id=info.run_id, artifact_path=EVALUATION_ARTIFACT)
+    except Exception:
+        return None
+    return list(json.loads(Path(path).read_text()).get("rows", []))
 
 
 def _log_bytes(data: bytes, artifact_path: str) -> None:

@@ -14,7 +14,11 @@ events, labels purged at the next window's start, :func:`~flowsense.models.folds
    out of sample, scored and backtestable; its training window (first training event to the last label
    it saw, ``train_window_ns`` tag) is what ``model_signal`` refuses to trade on;
 3. the version is tagged with the DVC data version of the raw lake, the feature list, the folds and the
-   code revision, then :func:`flowsense.models.registry.promote` decides champion/challenger.
+   code revision, then :func:`flowsense.models.registry.promote` decides champion/challenger;
+4. its run holds ``evaluation.json``: the walk-forward rows (``model, symbol, horizon, fold, test_start,
+   test_end, n, accuracy, f1, log_loss``, ``kind`` = ``model``) beside the no-fit baselines ``majority``,
+   ``ofi_sign``, ``qi_sign`` on the same folds (``kind`` = ``baseline``), as ``flowsense evaluate --json``
+   scores them: the table the API's models page shows.
 
 Models registered this way: ``logit_ofi``, ``xgboost``, ``transformer``, ``graph`` (row or sequence models
 whose inputs are columns of the event frame). ``hawkes`` and ``ensemble`` need per-symbol processes or
@@ -288,6 +292,32 @@ def walk_forward(name: str, wd: WindowData, horizon: str, params: dict[str, Any]
     return model, rows, frame
 
 
+EVAL_BASELINES = ("majority", "ofi_sign", "qi_sign")
+
+
+def baseline_rows(wd: WindowData, horizon: str) -> list[dict[str, Any]]:
+    """The no-fit baselines on the same symbols x folds x test events as the walk-forward (scored like
+    ``flowsense evaluate``: majority of each symbol's training labels, ``ofi_sign``, ``qi_sign``)."""
+    from flowsense.models.base import ModelError
+    from flowsense.models.evaluate import _row, fit_model, make_model
+
+    rows: list[dict[str, Any]] = []
+    for s, d in wd.datas.items():
+        for k in range(wd.n_folds):
+            f = wd.folds[s][k]
+            for name in EVAL_BASELINES:
+                m = make_model(name, d)
+                if any(c not in d.frame.columns for c in m.feature_names):
+                    continue
+                try:
+                    fit_model(m, d, f, horizon)
+                except ModelError:
+                    continue
+                row = _row(name, m, s, horizon, f, d.y[horizon][f.test], m.p_up(d.X(m.feature_names, f.test)))
+                rows.append({**row, "fold": k, "kind": "baseline"})
+    return rows
+
+
 def pooled_metrics(oos: Any, rows: Sequence[dict[str, Any]]) -> dict[str, float]:
     """Aggregate out-of-sample scores over every symbol and fold."""
     out: dict[str, float] = {}
@@ -376,6 +406,7 @@ def train_model(name: str, wd: WindowData, settings: Settings, *, horizon: str =
         params={**(model.params or {}), "window": (window or Window()).describe(), "horizon": horizon},
         metrics=metrics, fold_metrics=_fold_metrics(rows), oos=oos, figures={"fold_accuracy": _fold_plot(rows)},
         importances=importances,
+        evaluation=[*({**r, "kind": "model"} for r in rows), *baseline_rows(wd, horizon)],
         extra_tags={"train_window_ns": f"{tw[0]},{tw[1]}", "last_test_start": str(last_fold.test_start),
                     "last_test_end": str(last_fold.test_end), "model_class": f"{type(model).__module__}"},
         settings=settings,

@@ -50,6 +50,31 @@ def test_training_registers_an_out_of_sample_version(trained: tuple[Settings, li
     assert res.decision.promoted and "first version" in res.decision.reason
 
 
+def test_training_logs_the_evaluation_table_the_api_shows(trained: tuple[Settings, list]) -> None:
+    """A real train logs ``evaluation.json``: the walk-forward rows beside the no-fit baselines, same folds."""
+    from flowsense.models import registry
+    from flowsense_api.models import ModelRegistry
+
+    settings, (res,) = trained
+    rows = registry.evaluation_rows(res.version, settings)
+    assert rows is not None
+    keys = {"model", "symbol", "horizon", "fold", "test_start", "test_end", "n", "accuracy", "f1", "log_loss", "kind"}
+    assert all(keys <= set(r) for r in rows)
+    models = [r for r in rows if r["kind"] == "model"]
+    assert [(r["symbol"], r["fold"], r["n"], r["accuracy"]) for r in models] == [
+        (r["symbol"], r["fold"], r["n"], r["accuracy"]) for r in res.rows]  # the walk-forward's own scores
+    assert {r["model"] for r in rows} == {"xgboost", "majority", "ofi_sign", "qi_sign"}
+    windows = {(r["symbol"], r["fold"]): (r["test_start"], r["test_end"]) for r in models}
+    for name in ("majority", "ofi_sign", "qi_sign"):
+        base = [r for r in rows if r["model"] == name]
+        assert {(r["symbol"], r["fold"]): (r["test_start"], r["test_end"]) for r in base} == windows
+        assert all(r["kind"] == "baseline" and r["log_loss"] is None and r["n"] > 0 for r in base)
+    assert all(isinstance(r["log_loss"], float) for r in models)
+    # what the API's models page reads for this version
+    table = ModelRegistry(settings).evaluation("flowsense-xgboost", "1")["table"]
+    assert [(r["model"], r["symbol"], r["fold"]) for r in table] == [(r["model"], r["symbol"], r["fold"]) for r in rows]
+
+
 
 
 def test_model_signal_trades_out_of_sample_and_refuses_training_days(trained: tuple[Settings, list]) -> None:
