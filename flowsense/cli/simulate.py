@@ -16,13 +16,13 @@ def register(app: typer.Typer) -> None:
         symbols: str = typer.Option(
             ..., "--symbols", help="Comma-separated symbols, e.g. AAA,BBB,CCC (letters, digits, '.', '-')."
         ),
-        days: int = typer.Option(..., "--days", help="Number of trading days (weekdays) to simulate, >= 1."),
+        days: int = typer.Option(..., "--days", help="Number of trading days (NASDAQ: weekdays without holidays) to simulate, >= 1."),
         out: Path = typer.Option(
             ..., "--out", help="Output directory for the {SYMBOL}_{DATE}_{LEVEL}.zip files."
         ),
         seed: int = typer.Option(7, "--seed", help="Random seed; the same seed gives byte-identical files."),
         start_date: str = typer.Option(
-            "2024-01-02", "--start-date", help="First day (YYYY-MM-DD); weekends are skipped."
+            "2024-01-02", "--start-date", help="First day (YYYY-MM-DD); weekends and NASDAQ holidays are skipped."
         ),
         levels: int = typer.Option(10, "--levels", help="Book levels in the orderbook files (1..50)."),
         scale: float = typer.Option(
