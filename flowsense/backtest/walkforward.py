@@ -373,6 +373,10 @@ def walk_forward(
     ``fit`` (and ``to_position``) may be mappings ``strategy name -> fit`` to run several strategies on the
     same folds; ``regime_source`` is recorded on the result (what the labels are). Missing labels (None)
     count as ``"unlabelled"``.
+
+    Every strategy and baseline is **flat at the end of each test window**: the last ``delay + 1`` targets
+    are 0, so the position is closed at the window's second-to-last close and the closing trade pays the
+    costs (a position left open would carry into the next fold's window without ever paying its exit).
     """
     fits = dict(fit) if isinstance(fit, Mapping) else {strategy_name: fit}
     if not fits:
@@ -426,7 +430,9 @@ def walk_forward(
         if labels is not None:
             part["regime"] = labels[fold.test].astype(str)
         for name in names:
-            res = backtest_positions(close, positions[name], fee_rate=fee_rate, slippage_bps=slippage_bps,
+            target = positions[name].copy()
+            target[max(0, target.size - delay - 1):] = 0.0  # flat (and the exit paid) by the window's end
+            res = backtest_positions(close, target, fee_rate=fee_rate, slippage_bps=slippage_bps,
                                      delay=delay)
             part[f"pos_{name}"] = res.held
             part[f"ret_{name}"] = res.returns

@@ -71,7 +71,6 @@ class WalkForwardConfig(dg.Config):
     test: str = Field(default="30m", description="Out-of-sample test window of each fold (the roll step).")
     fee_rate: float = Field(default=DEFAULT_FEE_RATE, description="Net run: fee, fraction of notional.")
     slippage_bps: float = Field(default=DEFAULT_SLIPPAGE_BPS, description="Net run: slippage, basis points.")
-    vol_window: int = Field(default=300, description="Bars of trailing volatility in the HMM regime inputs.")
     periods_per_year: float = Field(default=252 * 23_400, description="Bars per year (annualisation).")
 
 
@@ -167,20 +166,23 @@ def _wf_out(description: str, table: str) -> AssetOut:
 def walkforward_day(
     context: AssetExecutionContext,
     config: WalkForwardConfig,
+    lake: LakeResource,
     features_1s: pl.DataFrame,
     features_1min: pl.DataFrame,
 ) -> Iterator[Output[pl.DataFrame]]:
     from flowsense.backtest.predictors import OfiLinearPredictor
-    from flowsense.backtest.walkforward import walk_forward
-    from flowsense.models.hmm import hmm_regimes
+    from flowsense.backtest.walkforward import make_folds, walk_forward
+    from flowsense.backtest.wfrun import walkforward_regimes
 
     part = to_lake_partition(context.partition_key)
     by_clock = {"1s": features_1s, "1min": features_1min}
     if config.clock not in by_clock:
         raise dg.Failure(f"walkforward_day: clock {config.clock!r} is not one of {', '.join(by_clock)}")
     bars = by_clock[config.clock].sort("ts").filter(pl.col("mid_close").is_not_null())
-    # per-regime results by the causally filtered HMM regimes (regime_0 calm .. regime_2), not vol terciles
-    regimes = hmm_regimes(bars["mid_close"], window=config.vol_window)
+    wf_folds = make_folds(bars["ts"], config.train, config.test)
+    # per-regime results by causally filtered HMM regimes: the lake's `regimes` table, else an HMM fitted on
+    # each fold's training bars; rolling-vol terciles only when neither is possible (regime_source says)
+    regimes, regime_source = walkforward_regimes(lake.lake(), part.symbol, part.date, bars, wf_folds)
     folds_all, summary_all, results = [], [], {}
     for costs, fee, slip in (("gross", 0.0, 0.0), ("net", config.fee_rate, config.slippage_bps)):
         band = fee + slip * 1e-4  # trade only when the predicted move covers the round's cost
@@ -189,8 +191,8 @@ def walkforward_day(
             return np.where(np.abs(pred) > band, np.sign(pred), 0.0)
 
         result = walk_forward(
-            bars, OfiLinearPredictor(), train=config.train, test=config.test, price_col="mid_close",
-            strategy_name="ofi_ridge", regime=regimes, fee_rate=fee, slippage_bps=slip,
+            bars, OfiLinearPredictor(), folds=wf_folds, price_col="mid_close",
+            strategy_name="ofi_ridge", regime=regimes, regime_source=regime_source, fee_rate=fee, slippage_bps=slip,
             periods_per_year=config.periods_per_year, to_position=to_position,
         )
         results[costs] = result
@@ -211,6 +213,7 @@ def walkforward_day(
     meta: dict[str, Any] = {
         "folds": len(gross.folds),
         "clock": config.clock,
+        "regime_source": regime_source,
         "out_of_sample_summary": table_md(summary.select([c for c in show if c in summary.columns])),
         "oos_equity": png_value(
             equity_curves_png({name: gross.equity(name) for name in gross.strategies},

@@ -121,11 +121,15 @@ def test_walk_forward_fits_on_train_only_and_trades_test_only() -> None:
     assert (firsts["pos_buy_and_hold"] == 0).all()
     flat = res.summary.filter(pl.col("strategy") == "flat").row(0, named=True)
     assert flat["total_return"] == 0.0
-    # buy-and-hold earns exactly the close-to-close returns inside each test window
+    # buy-and-hold earns exactly the close-to-close returns inside each test window, and is flat over its
+    # last bar (closed at the second-to-last close)
     close = res.oos["close"].to_numpy()
     fold = res.oos["fold"].to_numpy()
-    expected = np.where(np.r_[False, fold[1:] == fold[:-1]], close / np.r_[close[0], close[:-1]] - 1, 0.0)
+    inside = np.r_[False, fold[1:] == fold[:-1]] & np.r_[fold[1:] == fold[:-1], False]
+    expected = np.where(inside, close / np.r_[close[0], close[:-1]] - 1, 0.0)
     np.testing.assert_allclose(res.oos["ret_buy_and_hold"].to_numpy(), expected, atol=1e-15)
+    lasts = res.oos.group_by("fold").agg(pl.col("pos_buy_and_hold").last())
+    assert (lasts["pos_buy_and_hold"] == 0).all()
     assert res.regimes is not None and set(res.regimes["strategy"]) == set(res.strategies)
     np.testing.assert_allclose(res.equity("strategy")[-1] - 1,
                                res.summary.filter(pl.col("strategy") == "strategy")["total_return"][0])
@@ -142,7 +146,24 @@ def test_last_return_sign_baseline_uses_past_only() -> None:
         held = part["pos_last_return_sign"].to_numpy()
         idx = f.test
         expected = np.sign(close_all[idx[:-1]] / close_all[idx[:-1] - 1] - 1)
-        np.testing.assert_array_equal(held[1:], expected)
+        np.testing.assert_array_equal(held[1:-1], expected[:-1])
+        assert held[-1] == 0.0  # flat over the window's last bar
+
+
+def test_each_fold_pays_its_exit() -> None:
+    """Buy-and-hold inside a test window: one entry and one exit, both charged, exactly."""
+    bars = _daily_bars(80)
+    c = 0.001 + 2e-4
+    res = walk_forward(bars, lambda tr: (lambda fr: np.zeros(fr.height)), train=60, test=5,
+                       fee_rate=0.001, slippage_bps=2.0)
+    close_all = bars["close"].to_numpy()
+    for f in res.folds:
+        part = res.oos.filter(pl.col("fold") == f.index)
+        px = close_all[f.test]
+        # in at the first close, out at the second-to-last: (1-c) * px[-2]/px[0] * (1-c)
+        want = (1 - c) ** 2 * px[-2] / px[0]
+        np.testing.assert_allclose(np.prod(1 + part["ret_buy_and_hold"].to_numpy()), want, rtol=1e-12)
+        assert part["pos_buy_and_hold"].diff().abs().sum() == 2.0
 
 
 def test_overlapping_test_windows_rejected() -> None:
