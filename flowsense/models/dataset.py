@@ -169,8 +169,10 @@ def add_cross_asset(datas: dict[str, SymbolData], corr_window: int = 300) -> Non
     corr: dict[tuple[str, str], pl.Expr] = {}
     for i, a in enumerate(symbols):
         for b_ in symbols[i + 1:]:
-            corr[(a, b_)] = pl.rolling_corr(pl.col(f"r_{a}"), pl.col(f"r_{b_}"), window_size=corr_window,
-                                            min_samples=30).over("date").fill_nan(0.0).fill_null(0.0)
+            c = pl.rolling_corr(pl.col(f"r_{a}"), pl.col(f"r_{b_}"), window_size=corr_window,
+                                min_samples=30).over("date")
+            # a window where a mid did not move has no correlation: polars gives NaN or +-inf there -> 0
+            corr[(a, b_)] = pl.when(c.is_finite()).then(c.clip(-1.0, 1.0)).otherwise(0.0).fill_null(0.0)
     grid = grid.with_columns([e.alias(f"c_{a}_{b}") for (a, b), e in corr.items()])
     for s in symbols:
         order = [s, *[x for x in symbols if x != s]]

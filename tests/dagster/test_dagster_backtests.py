@@ -82,6 +82,7 @@ def test_walkforward_is_out_of_sample_with_baselines(run) -> None:
     assert (flat["total_return"] == 0).all()
     meta = _meta(per_day, "walkforward_day", "walkforward_summary")
     assert meta["folds"] == f.height and "ofi_ridge" in meta["out_of_sample_summary"]
+    assert meta["regime_source"] == "hmm_fold_train"  # no regimes table here: an HMM per fold's training bars
 
 
 def test_aggregate_report(run) -> None:

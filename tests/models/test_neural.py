@@ -67,3 +67,31 @@ def test_ensemble_weights_follow_the_regime() -> None:
     assert w["0"][0] > 0.9 and w["1"][1] > 0.9
     p = m.p_up(np.column_stack([pa, pb, reg]))
     assert np.mean((p > 0.5) == (y > 0.5)) > 0.95
+
+
+def test_cross_asset_correlations_stay_finite_where_a_mid_does_not_move() -> None:
+    """A stretch of 1 s bars with a constant mid makes polars' rolling correlation NaN or -inf; the edge
+    weights must stay finite in [-1, 1] (an -inf edge turned every graph prediction into NaN)."""
+    import datetime as dt
+
+    import polars as pl
+
+    from flowsense.models.dataset import SymbolData, add_cross_asset
+
+    n = 900
+    t0 = dt.datetime(2024, 1, 2, 14, 30, tzinfo=dt.UTC)
+    ts = pl.Series("ts", [t0 + dt.timedelta(seconds=i) for i in range(n)], dtype=pl.Datetime("ns", "UTC"))
+    rng = np.random.default_rng(0)
+    datas = {}
+    for s, still in (("AAA", slice(200, 600)), ("BBB", slice(0, 0))):
+        ret = rng.normal(0, 1e-4, n)
+        ret[still] = 0.0  # the mid does not move: the window's variance is 0 up to rolling-sum dust
+        bars = pl.DataFrame({"date": [dt.date(2024, 1, 2)] * n, "ts": ts, "ret_1": ret,
+                             "ofi_l1": rng.normal(0, 10, n)})
+        frame = pl.DataFrame({"ts": ts})
+        datas[s] = SymbolData(s, frame, {}, {}, bars, [dt.date(2024, 1, 2)])
+    add_cross_asset(datas, corr_window=120)
+    for d in datas.values():
+        c = d.frame["gc_0_1"].to_numpy()
+        assert np.isfinite(c).all() and (np.abs(c) <= 1.0).all()
+        assert (c[650:] != 0).any()  # real correlations once both mids move again
