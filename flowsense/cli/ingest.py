@@ -69,10 +69,27 @@ def _prefetch(*modules: str) -> None:
     threading.Thread(target=load, name="flowsense-prefetch", daemon=True).start()
 
 
+def expand_paths(paths: list[Path]) -> list[Path]:
+    """A directory -> the raw files under it (recursively, sorted; hidden and temporary files skipped, as in
+    the inbox); the order book half of a LOBSTER CSV pair is dropped when its message file is there too
+    (the pair is read once, from either half)."""
+    from flowsense.data.inbox import iter_inbox
+    from flowsense.errors import IngestError
+
+    out: list[Path] = []
+    for p in paths:
+        found = list(iter_inbox(p)) if p.is_dir() else [p]
+        if not found:
+            raise IngestError(p, "directory holds no raw files (hidden and temporary files are skipped)")
+        out.extend(found)
+    names = {p.name for p in out}
+    return [p for p in out if not ("_orderbook_" in p.name and p.name.replace("_orderbook_", "_message_") in names)]
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def ingest(
-        paths: Annotated[list[Path], typer.Argument(help="Raw files: LOBSTER zips or CSV pairs, .dbn[.zst], trades/quotes CSV/Parquet.")],
+        paths: Annotated[list[Path], typer.Argument(help="Raw files: LOBSTER zips or CSV pairs, .dbn[.zst], trades/quotes CSV/Parquet; a directory stands for the raw files under it.")],
         symbol: Annotated[str | None, typer.Option(help="Symbol (default: from the data, else the file name; the summary says which).")] = None,
         date: Annotated[str | None, typer.Option(help="Trading date YYYY-MM-DD: keep only this day (must agree with a dated file name).")] = None,
         tz: Annotated[str | None, typer.Option(help="Time zone of naive timestamps in trades/quotes files (required for them), and of their day boundaries (default UTC days).")] = None,
@@ -103,6 +120,7 @@ def register(app: typer.Typer) -> None:
             fail(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
         _prefetch("flowsense.data.catalog", "rich.table")  # needed only after the read: import them while polars parses
         lake = Lake(cfg.lake)
+        paths = expand_paths(paths)
         results: list[IngestResult] = []
         instruments: list[InstrumentResult] = []
         errors: list[str] = []

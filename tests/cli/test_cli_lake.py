@@ -168,3 +168,23 @@ def test_catalog_formats_and_wide_results(home: Path, tmp_path: Path) -> None:
     assert res.exit_code == 2 and res.stderr.startswith("error: SQL: Catalog Error") and "nope" in res.stderr
     res = run("catalog", "select 1", "--format", "xml")
     assert res.exit_code == 2 and "--format 'xml'" in res.stderr
+
+
+def test_ingest_a_directory_reads_the_raw_files_under_it(home: Path, tmp_path: Path) -> None:
+    """``flowsense ingest DIR`` ingests the raw files under DIR (a LOBSTER CSV pair once, hidden files
+    skipped); an empty directory is one clear line and exit 2."""
+    raw = tmp_path / "raw"
+    (raw / "sub").mkdir(parents=True)
+    with zipfile.ZipFile(lobster_zip("GOOG", 1)) as zf:
+        zf.extractall(raw / "sub", members=[n for n in zf.namelist() if n.endswith(".csv")])
+    shutil.copy(lobster_zip("AMZN", 1), raw)
+    (raw / ".notes.txt").write_text("not market data")
+    res = ok("ingest", str(raw))
+    assert "GOOG" in res.stdout and "AMZN" in res.stdout
+    listing = json.loads(ok("partitions", "list", "--format", "json").stdout)
+    assert sorted(r["symbol"] for r in listing) == ["AMZN", "GOOG"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = run("ingest", str(empty))
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert res.stderr.strip() == f"error: {empty}: directory holds no raw files (hidden and temporary files are skipped)"
