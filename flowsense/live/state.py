@@ -14,7 +14,10 @@ Read side (what the API uses; every method returns plain JSON-able dicts/lists):
   :meth:`StateStore.equity_curve`, :meth:`StateStore.model_version`, :meth:`StateStore.status`
 * event feed :meth:`StateStore.events_since` ``(cursor) -> (events, next_cursor)``: topics ``book``,
   ``trades``, ``signals``, ``fills``, ``pnl``, ``state``, each event ``{"id", "ts", "topic", "symbol",
-  "data"}``. In production the worker also publishes each event on the Redis pub/sub channel
+  "data"}``; :meth:`StateStore.recent_events` ``(topic, symbol, limit, offset)``, newest first. The
+  worker's ``signals`` are its decisions (kind ``order``: prediction, intended order, risk decision,
+  tick-to-decision latency; kind ``tick``: the last tick's prediction with the rolling latency p50/p99;
+  kind ``model_swap``), its ``trades`` a list of market trade rows. In production the worker also publishes each event on the Redis pub/sub channel
   ``flowsense:events:<topic>`` (:data:`EVENT_CHANNEL`), with the same JSON.
 """
 
@@ -275,8 +278,9 @@ class StateStore:
             cur.execute("INSERT INTO worker_equity (ts, symbol, equity, cash, position, mark, peak, drawdown) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (ts, symbol, equity, cash, position, mark, peak, drawdown))
 
-    def publish(self, topic: str, symbol: str | None, data: dict[str, Any]) -> None:
-        """Append one event to the feed (pruned to the newest ``keep_events``)."""
+    def publish(self, topic: str, symbol: str | None, data: dict[str, Any] | list[dict[str, Any]]) -> None:
+        """Append one event to the feed (pruned to the newest ``keep_events``); ``data`` is an object, or a
+        list of rows (the worker's ``trades`` events)."""
         if topic not in TOPICS:
             raise ValueError(f"unknown topic {topic!r}; topics: {', '.join(TOPICS)}")
         with self.transaction() as cur:
@@ -370,6 +374,21 @@ class StateStore:
         for r in rows:
             r["data"] = json.loads(r["data"])
         return rows, (rows[-1]["id"] if rows else int(cursor))
+
+    def recent_events(self, topic: str, symbol: str | None = None, limit: int = 100,
+                      offset: int = 0) -> list[dict[str, Any]]:
+        """Kept events of one topic (and symbol), newest first: ``{"id", "ts", "topic", "symbol", "data"}``."""
+        if topic not in TOPICS:
+            raise ValueError(f"unknown topic {topic!r}; topics: {', '.join(TOPICS)}")
+        where, params = "topic = ?", [topic]
+        if symbol is not None:
+            where += " AND symbol = ?"
+            params.append(symbol)
+        rows = self._query(f"SELECT id, ts, topic, symbol, data FROM worker_events WHERE {where} "
+                           "ORDER BY id DESC LIMIT ? OFFSET ?", [*params, int(limit), int(offset)])
+        for r in rows:
+            r["data"] = json.loads(r["data"])
+        return rows
 
     def status(self) -> dict[str, Any]:
         """Everything ``flowsense worker status --json`` prints."""

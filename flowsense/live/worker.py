@@ -39,6 +39,7 @@ from flowsense.live.state import StateError, StateStore
 from flowsense.live.view import LiveBookView, SessionColumns
 
 STATE_CODES = {ACTIVE: 0, REDUCING: 1, HALTED: 2}
+ORDER_TYPES = {0: "market", 1: "limit", 2: "ioc"}
 
 
 class ReconciliationError(FlowSenseError):
@@ -56,12 +57,27 @@ class WorkerConfig:
     initial_cash: float = 1_000_000.0
     risk: RiskConfig = field(default_factory=RiskConfig)
     equity_interval_ns: int = 1_000_000_000  # equity samples in the store, exchange time
-    publish_interval_s: float = 0.25  # book / signals / pnl events at most this often (wall time)
+    publish_interval_s: float = 0.25  # book / pnl / sampled-decision / trades events at most this often (wall time)
+    publish_decisions: bool = True  # `signals` per order intent + a sampled tick decision; `trades` (market)
+    decision_events_max: int = 50  # order-intent `signals` events per publish interval (the rest are counted)
+    trades_per_publish: int = 100  # newest market trades in one `trades` event (the rest are counted)
+    latency_window: int = 4096  # ticks in the rolling tick-to-decision p50/p99 of the sampled event
     lake_root: str | None = None  # where the session's live_orders / live_fills go at its end
 
 
 def _now() -> float:
     return time.perf_counter()
+
+
+def _num(v: Any) -> float | None:
+    """A finite float for an event payload (6 significant decimals), else None."""
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return round(f, 6) if math.isfinite(f) else None
 
 
 class Worker:
@@ -112,6 +128,21 @@ class Worker:
         self.latencies: list[float] = []
         self._t_arrival = 0.0
         self.model_version: str | None = None
+        self.model_ref: str | None = None  # "<registered name>@<version>" in effect, None without a model
+        # decision events (see _decision_event / _publish_sampled): cheap per-tick scalars, dicts only when sent
+        self._publish_decisions = bool(config.publish_decisions)
+        self._lat_window: deque[float] = deque(maxlen=max(1, int(config.latency_window)))
+        self._last_i = -1
+        self._last_lat = math.nan
+        self._last_pred: Any = None
+        self._tick_decisions: list[dict[str, Any]] = []
+        self._decisions_sent = 0  # order-intent events since the last publish
+        self._decisions_suppressed = 0
+        self._trade_recs: list[np.ndarray] = []
+        self._trades_pending = 0
+        self.decision_events = 0
+        self.decisions_suppressed = 0
+        self._et_trade = K.ET_TRADE
         self.orders_sent = 0
         self.refused = 0
         self.fills_seen = 0
@@ -203,6 +234,8 @@ class Worker:
         self._dirty.clear()
         self._equity_rows.clear()
         self._events.clear()
+        self._tick_decisions.clear()
+        self._trade_recs.clear()
         self.restart_to_trading_s = _now() - self._t_recovery
         report["recovery_s"] = self.restart_to_trading_s
         self.store.set_meta("last_recovery", json.dumps(report))
@@ -269,6 +302,8 @@ class Worker:
             return 0
         if self.cols.append(rec):
             self.view.rebind()
+        if self._publish_decisions and not self.recovering:
+            self._note_trades(rec)
         self.broker.append(rec)
         self.n += rec.shape[0]
         if self.metrics:
@@ -309,10 +344,22 @@ class Worker:
         if reqs:
             for req in reqs:
                 self._handle(req, i, local)
-        if self.metrics and not self.recovering:
-            self.metrics.latency.observe(_now() - self._t_arrival)
-        elif not self.recovering and len(self.latencies) < 2_000_000:
-            self.latencies.append(_now() - self._t_arrival)
+        if not self.recovering:
+            lat = _now() - self._t_arrival
+            if self.metrics:
+                self.metrics.latency.observe(lat)
+            elif len(self.latencies) < 2_000_000:
+                self.latencies.append(lat)
+            if self._publish_decisions:
+                self._lat_window.append(lat)
+                self._last_i, self._last_lat = i, lat
+                self._last_pred = getattr(self.strategy, "last_prediction", None)
+                if self._tick_decisions:
+                    us = round(lat * 1e6, 1)
+                    for d in self._tick_decisions:
+                        d["latency_us"] = us
+                        self._events.append(("signals", d))
+                    self._tick_decisions = []
         broker.done_step(i)
         self._mark(i)
 
@@ -346,12 +393,13 @@ class Worker:
         pos = broker.known_position()
         ob, os_ = self._open_qty()
         mid = self.view.mid
+        sig: Signal | None = None
+        target: int | None = None
         if isinstance(req, Signal):
+            sig = req
             equity = broker.account()["equity"]
             target = self.risk.target_from_signal(req, equity, mid)
             d = target - (pos + ob - os_)
-            if not self.recovering:
-                self._events.append(("signals", {"prob_up": req.prob_up, "regime": req.regime, "target": target}))
             if d == 0:
                 return
             req = OrderRequest.market(1 if d > 0 else -1, abs(d))
@@ -360,8 +408,10 @@ class Worker:
         dec = self.risk.check(req, pos, ob, os_, mid, local)
         oid = broker.next_order_id()
         cid = f"{self.session}-{oid}"
+        if self._publish_decisions and not self.recovering:
+            self._decision_event(i, req, dec, cid, sig, target)
         row = {"client_order_id": cid, "seq": oid, "symbol": self.symbol, "side": req.side,
-               "type": {0: "market", 1: "limit", 2: "ioc"}[int(req.type)], "price": req.price, "size": int(req.size),
+               "type": ORDER_TYPES[int(req.type)], "price": req.price, "size": int(req.size),
                "filled": 0, "avg_price": None, "fees": 0.0, "ts_submit": local, "strategy": self.config.strategy,
                "model_version": self.model_version, "tick_seq": int(self.cols.book["seq"][i]),
                "wall_submit": time.time()}
@@ -399,6 +449,74 @@ class Worker:
         self._order_rows[oid] = row
         self._dirty.add(oid)
 
+    # ----------------------------------------------------------------------------- decision events
+
+    def _decision_event(self, i: int, req: OrderRequest, dec: Any, cid: str, sig: Signal | None,
+                        target: int | None) -> None:
+        """One order intent and the risk manager's answer, as a small ``signals`` event (its latency is
+        filled in once the tick's decision is complete, in :meth:`_step`)."""
+        if self._decisions_sent >= self.config.decision_events_max:
+            self.decisions_suppressed += 1
+            return
+        self._decisions_sent += 1
+        self.decision_events += 1
+        cb = self.cols.book
+        p = sig.prob_up if sig is not None else getattr(self.strategy, "last_prediction", None)
+        ev: dict[str, Any] = {"kind": "order", "ts": int(cb["ts"][i]), "seq": int(cb["seq"][i]), "p_up": _num(p),
+                              "model": self.model_ref, "side": int(req.side), "qty": int(req.size),
+                              "type": ORDER_TYPES[int(req.type)], "order": cid}
+        if req.price is not None:
+            ev["price"] = float(req.price)
+        if sig is not None:
+            ev["target"], ev["regime"] = target, sig.regime
+        if not dec.ok:
+            ev["risk"], ev["reason"] = "rejected", dec.reason
+        elif dec.request is not None and int(dec.request.size) != int(req.size):
+            ev["risk"], ev["scale"] = "scaled", round(int(dec.request.size) / int(req.size), 4)
+            ev["qty_sent"] = int(dec.request.size)
+            ev["reason"] = self.risk.state.lower()
+        else:
+            ev["risk"] = "accepted"
+        self._tick_decisions.append(ev)
+
+    def _note_trades(self, rec: np.ndarray) -> None:
+        """Keep the newest market trades of the accepted records for the next ``trades`` event."""
+        is_trade = self._fcode[rec["ev"]] == self._et_trade
+        if not is_trade.any():
+            return
+        t = rec[is_trade]
+        k = self.config.trades_per_publish
+        self._trades_pending += int(t.shape[0])
+        self._trade_recs.append(t[-k:])
+        if len(self._trade_recs) > 32:
+            self._trade_recs = [np.concatenate(self._trade_recs)[-k:]]
+
+    def _publish_sampled(self) -> None:
+        """At most once per publish interval: the market trades since the last time (newest
+        ``trades_per_publish``, one ``trades`` event) and the last tick's decision with the rolling
+        tick-to-decision p50/p99 (one ``signals`` event of kind ``tick``)."""
+        if self._trade_recs:
+            t = np.concatenate(self._trade_recs)[-self.config.trades_per_publish:]
+            rows = [{"ts": int(ts), "seq": int(sq), "price": _num(px), "size": int(sz), "aggressor_side": int(ag)}
+                    for ts, sq, px, sz, ag in zip(t["ts"].tolist(), t["seq"].tolist(), t["price"].tolist(),
+                                                  t["size"].tolist(), t["agg"].tolist(), strict=True)]
+            self._events.append(("trades", rows))
+            self._trade_recs = []
+            self._trades_pending = 0
+        if self._last_i >= 0:
+            w = np.fromiter(self._lat_window, dtype=np.float64, count=len(self._lat_window))
+            p50, p99 = np.percentile(w, [50, 99]) * 1e6
+            cb = self.cols.book
+            i = self._last_i
+            self._events.append(("signals", {
+                "kind": "tick", "ts": int(cb["ts"][i]), "seq": int(cb["seq"][i]), "p_up": _num(self._last_pred),
+                "model": self.model_ref, "position": int(self.broker.known_position()),
+                "state": self.risk.state, "latency_us": round(self._last_lat * 1e6, 1),
+                "lat_p50_us": round(float(p50), 1), "lat_p99_us": round(float(p99), 1), "lat_n": int(w.size),
+                "decisions": self.decision_events, "suppressed": self.decisions_suppressed}))
+            self._last_i = -1
+        self._decisions_sent = 0
+
     def _maybe_swap(self, i: int) -> None:
         """Hot reload between two ticks. Live: take a newly loaded champion (and log the swap with this
         decision index); recovery: re-apply the logged swaps at their indices."""
@@ -417,13 +535,16 @@ class Worker:
                 log = json.loads(self.store.get_meta("model_swaps") or "[]")
                 log.append([i, version])
                 self.store.set_metas({"model_swaps": json.dumps(log), "model_version": version})
-                self._events.append(("signals", {"model_version": version,
+                self._events.append(("signals", {"kind": "model_swap", "model_version": version,
+                                                 "model": f"{getattr(m, 'name', None) or 'model'}@{version}",
                                                  "tick_seq": int(self.cols.book["seq"][i])}))
                 if self.metrics:
                     self.metrics.set_model_version(version)
         if version is not None:
             predictor, version = m.current()
             self.model_version = version
+            name = getattr(m, "name", None)
+            self.model_ref = f"{name}@{version}" if name else str(version)
             self.swaps_applied.append((i, version))
             if hasattr(self.strategy, "set_model"):
                 self.strategy.set_model(predictor, version)
@@ -581,6 +702,8 @@ class Worker:
                                               "ask_size": [float(cb[f"ask_sz_{k}"][i]) for k in range(1, self.levels + 1)]}))
                 self._events.append(("pnl", {"equity": acct["equity"], "pnl": acct["equity"] - self.config.initial_cash,
                                              "position": acct["position"], "drawdown": self.risk.drawdown}))
+                if self._publish_decisions:
+                    self._publish_sampled()
             for topic, data in self._events:
                 s.publish(topic, self.symbol, data)
             self._events = []
@@ -655,6 +778,7 @@ class Worker:
             "redelivered": self.redelivered, "trading_state": self.risk.state,
             "trading_state_reason": self.risk.reason, "drawdown": self.risk.drawdown,
             "model_version": self.model_version, "restarts": st["restarts"],
+            "decision_events": self.decision_events, "decision_events_suppressed": self.decisions_suppressed,
             "restart_to_trading_s": self.restart_to_trading_s, "session_done": self.session_done,
             "wall_s": wall, "ticks_per_s": self.ticks_in / wall if wall > 0 else None,
             "tick_to_decision_p50_us": float(np.percentile(lat, 50) * 1e6) if lat is not None else None,

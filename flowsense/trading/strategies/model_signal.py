@@ -173,6 +173,7 @@ class ModelSignalStrategy(StrategyBase):
         self.held_since = -1
         self.signals = 0
         self._ofi: list[float] = []
+        self.last_prediction: float | None = None  # P(up) of the last on_book (None when it made none)
 
     # ---- live: the worker's champion and streaming features ---------------------------------------------
     def set_model(self, predictor: Any, version: str | None) -> None:
@@ -215,6 +216,7 @@ class ModelSignalStrategy(StrategyBase):
         i = view.seq
         if self.inflight is not None:
             if not view.order_status(self.inflight).is_done:
+                self.last_prediction = None
                 return []
             self.inflight = None
         pos = view.position
@@ -222,6 +224,7 @@ class ModelSignalStrategy(StrategyBase):
             p = self.p_up[i] if i < self.p_up.size else math.nan
         else:
             p = self._live_p_up(view)
+        self.last_prediction = p
         if view.is_last:
             tgt = 0
         elif pos != 0 and i - self.held_since < c.min_hold_events:
