@@ -421,6 +421,18 @@ def _routes(app: FastAPI) -> None:
                     "next_offset": offset + limit if len(rows) == limit else None}
         return await worker_read(request, f"fills:{limit}:{offset}", w.fills, limit, offset, wrap=wrap)
 
+    @app.get(f"{v1}/signals/{{symbol}}", tags=["worker"], responses=ADMIN_ERRORS,
+             summary="The worker's decisions, newest first: prediction, intended order, risk decision, latency")
+    async def signals(request: Request, _: Read, symbol: Symbol, limit: Limit = 100, offset: Offset = 0) -> Any:
+        w = state_of(request).worker
+
+        def wrap(v: Any) -> dict[str, Any]:
+            rows = v if isinstance(v, list) else []
+            return {"symbol": symbol, "items": rows, "limit": limit, "offset": offset,
+                    "next_offset": offset + limit if len(rows) == limit else None}
+        return await worker_read(request, f"signals:{symbol}:{limit}:{offset}", w.signals, symbol, limit, offset,
+                                 wrap=wrap)
+
     @app.get(f"{v1}/pnl", tags=["worker"], responses=ADMIN_ERRORS, summary="PnL and drawdown")
     async def pnl(request: Request, _: Read) -> Any:
         w = state_of(request).worker

@@ -107,9 +107,17 @@ def normalize(ev: Any, fallback_cursor: int) -> dict[str, Any]:
     if isinstance(data, dict):
         if topic == "book":
             data = book_levels(data)
-        if isinstance(data.get("ts"), int | float) and not isinstance(data.get("ts"), bool):
-            data = {**data, "ts_ns": data["ts"] if data["ts"] > 1e15 else None, "ts": iso_ts(data["ts"])}
+        data = _iso_row(data)
+    elif isinstance(data, list):  # rows (the worker's trades events): each row's time as ISO too
+        data = [_iso_row(r) if isinstance(r, dict) else r for r in data]
     return {"cursor": cursor, "topic": topic, "symbol": str(symbol), "ts": iso_ts(ts), "data": jsonable(data)}
+
+
+def _iso_row(data: dict[str, Any]) -> dict[str, Any]:
+    """A numeric ``ts`` -> ISO-8601 (the exchange nanoseconds kept as ``ts_ns``)."""
+    if isinstance(data.get("ts"), int | float) and not isinstance(data.get("ts"), bool):
+        return {**data, "ts_ns": data["ts"] if data["ts"] > 1e15 else None, "ts": iso_ts(data["ts"])}
+    return data
 
 
 def iso_ts(t: Any) -> Any:

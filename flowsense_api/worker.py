@@ -117,6 +117,20 @@ class WorkerView:
     def orders(self, limit: int, offset: int) -> Any:
         return self.cached(f"orders:{limit}:{offset}", lambda s: s.orders(limit=limit, offset=offset))
 
+    def signals(self, symbol: str, limit: int, offset: int) -> Any:
+        """The worker's decision events for ``symbol``, newest first, each ``{"cursor", "published",
+        **data}`` (times ISO-8601, as on the WebSocket)."""
+        def load(s: Any) -> list[dict[str, Any]]:
+            from flowsense_api.hub import normalize
+
+            out = []
+            for row in s.recent_events("signals", symbol, limit=limit, offset=offset):
+                e = normalize(row, 0)
+                data = e["data"] if isinstance(e["data"], dict) else {"value": e["data"]}
+                out.append({"cursor": e["cursor"], "published": e["ts"], **data})
+            return out
+        return self.cached(f"signals:{symbol}:{limit}:{offset}", load)
+
     def status(self) -> Any:
         return self.cached("status", lambda s: _call(s, "status"))
 

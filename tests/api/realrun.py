@@ -126,9 +126,32 @@ def register_models(settings: Any, lake: Any, part: Any) -> list[Any]:
     return out
 
 
-def run_worker(settings: Any, part: Any, *, speed: float | None = None) -> dict[str, Any] | None:
+MODEL = "logit_ofi"  # the registered model the worker trades on (its champion), see register_models
+LIVE_PARAMS = {"threshold": 0.6, "size": 100, "max_position": 100, "min_hold_events": 50}
+
+
+def champion(settings: Any, name: str = MODEL) -> Any | None:
+    """A started :class:`~flowsense.live.models.ChampionHandle` of the registered champion, None without one."""
+    from flowsense.live.models import ChampionHandle
+    from flowsense.models import registry
+
+    try:
+        if registry.champion_version(registry.model_name(name), settings) is None:
+            return None
+    except Exception:  # no registry / no such model
+        return None
+    handle = ChampionHandle(name, poll_s=5.0, settings=settings)
+    handle.start()
+    return handle
+
+
+def run_worker(settings: Any, part: Any, *, speed: float | None = None, model: bool = True) -> dict[str, Any] | None:
     """Replay the partition through the real streaming worker (paper broker) into the state store at
-    ``Settings.worker_state``; without the worker package, only the (empty) state store is created."""
+    ``Settings.worker_state``; without the worker package, only the (empty) state store is created.
+
+    With a registered champion (``model``) the worker runs ``model_signal`` on it (hot-reload handle, as
+    ``flowsense worker run --strategy model_signal --model logit_ofi``), so its decision events carry the
+    model's P(up); without one, the rule strategy ``ofi_threshold`` (prediction null)."""
     from flowsense.live.state import StateStore
 
     store = StateStore(settings.worker_state)
@@ -140,6 +163,13 @@ def run_worker(settings: Any, part: Any, *, speed: float | None = None) -> dict[
         return None
     src = ReplaySource(lake_records(str(settings.lake), part.symbol, part.date.isoformat()), part.symbol,
                        part.date.isoformat(), speed=speed)
-    wc = WorkerConfig(symbol=src.symbol, date=src.date, strategy="ofi_threshold", params={}, source="replay",
+    handle = champion(settings) if model else None
+    strategy, params = ("model_signal", {"model": f"{handle.name}@champion", **LIVE_PARAMS}) if handle else \
+        ("ofi_threshold", {})
+    wc = WorkerConfig(symbol=src.symbol, date=src.date, strategy=strategy, params=params, source="replay",
                       broker="paper", initial_cash=1_000_000.0)
-    return run_worker(wc, src, store, options=RunOptions(), signals=False)
+    try:
+        return run_worker(wc, src, store, options=RunOptions(), signals=False, model=handle)
+    finally:
+        if handle is not None:
+            handle.stop()
