@@ -150,3 +150,28 @@ def test_cors_only_for_configured_origins(real_settings) -> None:
     assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == "https://desk.example"
     other = c.options("/api/v1/state", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_worker_decisions_newest_first_paginated(client: httpx.Client, keys: dict[str, str], real_settings) -> None:
+    from flowsense.live.state import StateStore
+
+    assert client.get(f"{V1}/signals/AAA").status_code == 401
+    h = auth(keys["read"])
+    first = client.get(f"{V1}/signals/AAA", headers=h, params={"limit": 5}).json()
+    second = client.get(f"{V1}/signals/AAA", headers=h, params={"limit": 5, "offset": 5}).json()
+    assert len(first["items"]) == 5 and first["next_offset"] == 5 and second["offset"] == 5
+    cursors = [r["cursor"] for r in first["items"] + second["items"]]
+    assert cursors == sorted(cursors, reverse=True) and len(set(cursors)) == 10
+    # what the real run's worker (model_signal on the champion) published, as the store has it
+    got = client.get(f"{V1}/signals/AAA", headers=h, params={"limit": 1000}).json()["items"]
+    kept = StateStore(real_settings.worker_state, readonly=True).recent_events("signals", "AAA", limit=1000)
+    ids = [e["id"] for e in kept]  # read after: the dashboard test may publish meanwhile, never remove
+    assert ids[len(ids) - len(got):] == [r["cursor"] for r in got] and len(ids) - len(got) <= 2
+    orders = [r for r in got if r.get("kind") == "order"]
+    assert orders and all(r["model"] == "flowsense-logit_ofi@1" and 0 < r["p_up"] < 1 for r in orders)
+    assert all(r["side"] in (1, -1) and r["qty"] > 0 and r["risk"] in ("accepted", "scaled", "rejected")
+               and r["latency_us"] > 0 and r["ts"].startswith("2024-01-02T") for r in orders)
+    ticks = [r for r in got if r.get("kind") == "tick"]
+    assert ticks and all(0 < t["lat_p50_us"] <= t["lat_p99_us"] for t in ticks)
+    assert client.get(f"{V1}/signals/BBB", headers=h).json()["items"] == []
+    assert client.get(f"{V1}/signals/AAA", headers=h, params={"limit": 0}).status_code == 422
