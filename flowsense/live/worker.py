@@ -9,6 +9,17 @@ tables, swap in a newly promoted model if one is ready, call the strategy's ``on
 :class:`~flowsense.live.risk.RiskManager`, **write the order to the state store and commit**, and only
 then hand it to the broker.
 
+Events for the API (``StateStore.publish``, with ``publish_decisions``): each order intent is a ``signals``
+event of kind ``order`` (tick ``ts``/``seq``; ``p_up``, the strategy's ``last_prediction`` or the
+:class:`~flowsense.live.risk.Signal`'s ``prob_up``, null for a rule strategy; ``model`` = ``name@version`` in
+effect; ``side``, ``qty``, ``type``; ``risk`` = ``accepted`` | ``scaled`` (``scale``, ``qty_sent``) |
+``rejected`` (``reason``: halted, max_position, ...); ``latency_us`` of that tick), at most
+``decision_events_max`` per publish interval. Once per interval (wall time), with the book and PnL: a
+``signals`` event of kind ``tick`` (the last tick's prediction, position, trading state, its latency and the
+rolling p50/p99 over the last ``latency_window`` ticks) and one ``trades`` event, the newest
+``trades_per_publish`` market trades since the last one (rows ``ts, seq, price, size, aggressor_side``).
+The tick path only keeps scalars (and the trade records of a batch); the dicts are built when sent.
+
 Durability (exactly once in effect): everything a tick changes is deterministic given the ticks before
 it, client order ids are ``<session>-<n>`` in submission order, and the store's primary keys reject a
 second use of an id. After each batch the worker commits the batch's effects together with the id of its
@@ -481,10 +492,16 @@ class Worker:
 
     def _note_trades(self, rec: np.ndarray) -> None:
         """Keep the newest market trades of the accepted records for the next ``trades`` event."""
-        is_trade = self._fcode[rec["ev"]] == self._et_trade
-        if not is_trade.any():
-            return
-        t = rec[is_trade]
+        ev = rec["ev"]
+        if ev.shape[0] == 1:  # a live source's one-tick batch: one scalar lookup
+            if self._fcode[ev[0]] != self._et_trade:
+                return
+            t = rec
+        else:
+            is_trade = self._fcode[ev] == self._et_trade
+            if not is_trade.any():
+                return
+            t = rec[is_trade]
         k = self.config.trades_per_publish
         self._trades_pending += int(t.shape[0])
         self._trade_recs.append(t[-k:])
