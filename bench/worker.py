@@ -10,6 +10,8 @@
 2. sustained ticks/s consumed from Redis Streams with XREADGROUP + XACK (the worker's StreamSource, batches
    of 2000), and the whole worker (paper broker, ofi_threshold) from a stream; baseline: the same
    consumer reading 10 entries per call.
+4. publishing cost: the whole worker with its decision (``signals``) and market ``trades`` events on vs off,
+   alternated (ABAB) in one run: tick-to-decision p50/p99, wall and CPU time per tick, and their ratios.
 3. restart-to-trading after SIGKILL: a worker process killed mid-day on a stream, restarted; seconds
    until it commits past its old watermark (process start + imports + recovery replay + reconciliation),
    and the recovery replay alone.
@@ -143,6 +145,53 @@ def bench_latency(rec, n: int) -> dict:
     return out
 
 
+def bench_publish(rec, n: int, rounds: int) -> dict:
+    """What the decision / trades events cost the worker: the same ticks (one per call, a commit every 100
+    as a stream consumer's batches) through the whole worker (ofi_threshold, risk, paper broker, SQLite
+    store) with ``publish_decisions`` on and off, alternated ``rounds`` times (ABAB: drift of a shared
+    machine hits both); tick-to-decision p50/p99 and wall time per tick (commits, where the sampled
+    events are built and written, included)."""
+    from flowsense.live.paper import PaperBroker
+    from flowsense.live.runner import make_strategy
+    from flowsense.live.state import StateStore
+    from flowsense.live.worker import Worker, WorkerConfig
+
+    def run(on: bool) -> dict:
+        w = Worker(WorkerConfig(SYMBOL, DATE, "ofi_threshold", publish_decisions=on),
+                   StateStore(tempfile.mkdtemp()), PaperBroker(levels=10), make_strategy("ofi_threshold", {}), 10)
+        t, c = time.perf_counter(), time.process_time()
+        for k in range(n):
+            w.process(rec[k:k + 1])
+            if k % 100 == 99:
+                w.commit(str(k))
+        w.commit(str(n - 1))
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        lat = np.asarray(w.latencies[200:]) * 1e6
+        ev = w.store.events_since(0, limit=10**7)[0]
+        return {"p50_us": float(np.percentile(lat, 50)), "p99_us": float(np.percentile(lat, 99)),
+                "wall_us_per_tick": wall / n * 1e6, "cpu_us_per_tick": cpu / n * 1e6, "events": len(ev), "orders": w.orders_sent,
+                "signals_events": sum(e["topic"] == "signals" for e in ev),
+                "trades_events": sum(e["topic"] == "trades" for e in ev)}
+
+    run(True)  # warm-up (numba, imports, page cache)
+    got: dict[str, list[dict]] = {"on": [], "off": []}
+    for _ in range(rounds):
+        for label in ("on", "off"):
+            got[label].append(run(label == "on"))
+
+    def med(label: str, key: str) -> float:
+        return float(np.median([r[key] for r in got[label]]))
+
+    out = {label: {k: med(label, k) for k in got[label][0]} for label in got}
+    out["ticks"], out["rounds"] = n, rounds
+    out["runs_wall_us_per_tick"] = {label: [round(r["wall_us_per_tick"], 1) for r in got[label]] for label in got}
+    out["runs_cpu_us_per_tick"] = {label: [round(r["cpu_us_per_tick"], 1) for r in got[label]] for label in got}
+    out["runs_p99_us"] = {label: [round(r["p99_us"], 1) for r in got[label]] for label in got}
+    for k in ("p50_us", "p99_us", "wall_us_per_tick", "cpu_us_per_tick"):
+        out[f"ratio_{k}"] = out["on"][k] / out["off"][k]
+    return out
+
+
 def bench_redis(rec, url: str) -> dict:
     import redis
 
@@ -236,7 +285,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ticks", type=int, default=50_000, help="ticks for the latency run")
     ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
-    ap.add_argument("--skip", default="", help="comma list of latency,redis,restart to skip")
+    ap.add_argument("--skip", default="", help="comma list of latency,publish,redis,restart to skip")
+    ap.add_argument("--publish-ticks", type=int, default=20_000, help="ticks per run of the publish section")
+    ap.add_argument("--publish-rounds", type=int, default=3, help="on/off pairs in the publish section")
     a = ap.parse_args()
     from flowsense.config import Settings
     from flowsense.live.ticks import lake_records
@@ -248,6 +299,9 @@ def main() -> None:
     if "latency" not in skip:
         res["latency"] = bench_latency(rec, min(a.ticks, rec.shape[0]))
         print(json.dumps({"latency": res["latency"]}), flush=True)
+    if "publish" not in skip:
+        res["publish"] = bench_publish(rec, min(a.publish_ticks, rec.shape[0]), a.publish_rounds)
+        print(json.dumps({"publish": res["publish"]}), flush=True)
     if "redis" not in skip:
         res["redis"] = bench_redis(rec, a.redis_url)
         print(json.dumps({"redis": res["redis"]}), flush=True)
