@@ -15,6 +15,11 @@ clients in this process.
    delivery delay (receive time - the event's publish time).
 
     python bench/api.py                      # defaults: sim scale 0.1, 10 s per endpoint, 50 clients
+    python bench/api.py --fanout-only --rounds 2   # only 2.: 0 / 50 clients alternated twice (< 2 min)
+
+The worker publishes its decision events (``signals``: one per order intent with the prediction, risk
+decision and tick-to-decision latency, and a sampled tick with the rolling p50/p99) and the market
+``trades`` besides book/pnl/fills, so the fan-out carries every topic the Live page shows.
 """
 
 from __future__ import annotations
@@ -196,6 +201,8 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50, help="WebSocket clients in the fan-out phase")
     ap.add_argument("--speed", type=float, default=400.0, help="replay speed of the worker during the load phase")
     ap.add_argument("--keep", action="store_true", help="keep the temporary FLOWSENSE_HOME")
+    ap.add_argument("--fanout-only", action="store_true", help="skip 1. (wrk load); only the fan-out phase")
+    ap.add_argument("--rounds", type=int, default=1, help="fan-out: (0 clients, N clients) pairs, alternated")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="fs-bench-api-"))
@@ -209,79 +216,102 @@ def main() -> None:
     results: dict[str, Any] = {"cores": os.cpu_count(), "scale": args.scale,
                                "loadavg_1m_at_start": os.getloadavg()[0]}
     try:
-        # ---- 1. load beside a running worker --------------------------------------------------
-        state = tmp / "state-load"
-        env = {**base_env, "FLOWSENSE_STATE_DSN": str(state)}
-        api = Api(env, tmp / "api-load.log")
-        worker = start_worker(env, state, args.speed)
-        import httpx
-
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:  # until the worker has published a book and the API serves it
-            r = httpx.get(f"{api.url}/api/v1/book/{SYMBOL}", headers={"Authorization": f"Bearer {token}"}, timeout=10)
-            s = httpx.get(f"{api.url}/api/v1/state", headers={"Authorization": f"Bearer {token}"}, timeout=10)
-            if r.status_code == 200 and r.json().get("source") == "worker" and s.status_code == 200:
-                break
-            time.sleep(0.5)
-        else:
-            raise SystemExit("the worker's book never reached the API")
-        load = {}
-        for name, path, key in (("health (baseline)", "/api/v1/health", None), ("state", "/api/v1/state", token),
-                                ("book", f"/api/v1/book/{SYMBOL}?levels=10", token)):
-            load[name] = wrk(api.url + path, key, args.seconds, args.connections)
-            print(f"{name:>18}: {load[name]['rps']:8.0f} req/s  p50 {load[name].get('p50_ms', 0):6.2f} ms  "
-                  f"p99 {load[name].get('p99_ms', 0):6.2f} ms  non-2xx {load[name]['non_2xx']}", flush=True)
-        still_running = worker.poll() is None
-        worker.send_signal(signal.SIGTERM)
-        with contextlib.suppress(SystemExit):
-            worker_summary(worker, 120)
-        api.stop()
+        load = run_load(args, tmp, base_env, token) if not args.fanout_only else {}
         results["load"] = load
-        results["worker_running_through_load"] = still_running
 
         # ---- 2. fan-out at full replay speed --------------------------------------------------
-        fan = {}
-        for label, n in (("without clients", 0), (f"with {args.clients} clients", args.clients)):
-            state = tmp / f"state-{n}"
-            env = {**base_env, "FLOWSENSE_STATE_DSN": str(state)}
-            api = Api(env, tmp / f"api-{n}.log")
-            clients = Clients(api.url, token, n) if n else None
-            w0 = time.perf_counter()
-            summary = worker_summary(start_worker(env, state, None))
-            wall = time.perf_counter() - w0
-            time.sleep(1.0)  # let the hub deliver the tail
-            row = {k: summary.get(k) for k in ("ticks", "ticks_per_s", "tick_to_decision_p50_us",
-                                               "tick_to_decision_p99_us", "n_fills", "pnl")}
-            row["wall_s"] = wall
-            if clients is not None:
-                clients.close()
-                from flowsense.live.state import StateStore
-
-                st = StateStore(state, readonly=True)
-                n_events = len(st.events_since(0, limit=10_000_000)[0])
-                row.update(events_in_store=n_events, events_per_client_min=min(clients.counts),
-                           events_per_client_max=max(clients.counts),
-                           delivered_events_per_s=sum(clients.counts) / wall,
-                           delay_p50_ms=1e3 * statistics.median(clients.delays) if clients.delays else None,
-                           delay_p99_ms=1e3 * sorted(clients.delays)[int(0.99 * (len(clients.delays) - 1))]
-                           if clients.delays else None, client_errors=clients.errors[:3])
-            api.stop()
-            fan[label] = row
-            print(f"{label:>18}: worker {row['ticks']} ticks, {row['ticks_per_s']:.0f} ticks/s, tick-to-decision "
-                  f"p50 {row['tick_to_decision_p50_us']:.0f} us p99 {row['tick_to_decision_p99_us']:.0f} us"
-                  + (f"; {row['events_per_client_min']}-{row['events_per_client_max']} of {row['events_in_store']} "
-                     f"events per client, delay p50 {row['delay_p50_ms']:.1f} ms p99 {row['delay_p99_ms']:.1f} ms"
-                     if n else ""), flush=True)
+        fan: dict[str, dict[str, Any]] = {}
+        ratios = []
+        for rnd in range(args.rounds):
+            pair = []
+            for n in (0, args.clients):
+                label = (f"with {n} clients" if n else "without clients") + (f" #{rnd + 1}" if args.rounds > 1 else "")
+                row = fanout_phase(base_env, tmp / f"state-{rnd}-{n}", tmp / f"api-{rnd}-{n}.log", token, n)
+                fan[label] = row
+                pair.append(row)
+                print(f"{label:>22}: worker {row['ticks']} ticks, {row['ticks_per_s']:.0f} ticks/s, tick-to-decision "
+                      f"p50 {row['tick_to_decision_p50_us']:.0f} us p99 {row['tick_to_decision_p99_us']:.0f} us"
+                      + (f"; {row['events_per_client_min']}-{row['events_per_client_max']} of {row['events_in_store']} "
+                         f"events per client, delay p50 {row['delay_p50_ms']:.1f} ms p99 {row['delay_p99_ms']:.1f} ms"
+                         if n else ""), flush=True)
+            ratios.append(pair[1]["tick_to_decision_p99_us"] / pair[0]["tick_to_decision_p99_us"])
+            print(f"round {rnd + 1}: worker tick-to-decision p99 without clients "
+                  f"{pair[0]['tick_to_decision_p99_us']:.0f} us, with {args.clients} clients "
+                  f"{pair[1]['tick_to_decision_p99_us']:.0f} us, ratio {ratios[-1]:.2f}", flush=True)
         results["fanout"] = fan
-        a, b = fan["without clients"], fan[f"with {args.clients} clients"]
-        results["p99_ratio_with_vs_without"] = b["tick_to_decision_p99_us"] / a["tick_to_decision_p99_us"]
-        for name in ("state", "book"):
+        results["p99_ratio_with_vs_without"] = ratios if len(ratios) > 1 else ratios[0]
+        results["p99_ratio_median"] = statistics.median(ratios)
+        for name in ("state", "book") if load else ():
             results[f"{name}_vs_health_rps"] = load[name]["rps"] / load["health (baseline)"]["rps"]
         results["loadavg_1m_at_end"] = os.getloadavg()[0]
+        results["wall_s"] = time.perf_counter() - t0
         print(json.dumps(results, indent=1, default=str))
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_load(args: argparse.Namespace, tmp: Path, base_env: dict[str, str], token: str) -> dict[str, Any]:
+    """1. wrk against health / state / book beside a worker replaying at ``--speed``."""
+    state = tmp / "state-load"
+    env = {**base_env, "FLOWSENSE_STATE_DSN": str(state)}
+    api = Api(env, tmp / "api-load.log")
+    worker = start_worker(env, state, args.speed)
+    import httpx
+
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # until the worker has published a book and the API serves it
+        r = httpx.get(f"{api.url}/api/v1/book/{SYMBOL}", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        s = httpx.get(f"{api.url}/api/v1/state", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        if r.status_code == 200 and r.json().get("source") == "worker" and s.status_code == 200:
+            break
+        time.sleep(0.5)
+    else:
+        raise SystemExit("the worker's book never reached the API")
+    load: dict[str, Any] = {}
+    for name, path, key in (("health (baseline)", "/api/v1/health", None), ("state", "/api/v1/state", token),
+                            ("book", f"/api/v1/book/{SYMBOL}?levels=10", token)):
+        load[name] = wrk(api.url + path, key, args.seconds, args.connections)
+        print(f"{name:>18}: {load[name]['rps']:8.0f} req/s  p50 {load[name].get('p50_ms', 0):6.2f} ms  "
+              f"p99 {load[name].get('p99_ms', 0):6.2f} ms  non-2xx {load[name]['non_2xx']}", flush=True)
+    still_running = worker.poll() is None
+    worker.send_signal(signal.SIGTERM)
+    with contextlib.suppress(SystemExit):
+        worker_summary(worker, 120)
+    api.stop()
+    load["worker_running_through_load"] = still_running
+    return load
+
+
+def fanout_phase(base_env: dict[str, str], state: Path, log: Path, token: str, n: int) -> dict[str, Any]:
+    """One full-speed replay by a fresh worker (own state store) with an API and ``n`` WebSocket clients."""
+    env = {**base_env, "FLOWSENSE_STATE_DSN": str(state)}
+    api = Api(env, log)
+    clients = Clients(api.url, token, n) if n else None
+    w0 = time.perf_counter()
+    summary = worker_summary(start_worker(env, state, None))
+    wall = time.perf_counter() - w0
+    time.sleep(1.0)  # let the hub deliver the tail
+    row = {k: summary.get(k) for k in ("ticks", "ticks_per_s", "tick_to_decision_p50_us",
+                                       "tick_to_decision_p99_us", "n_orders", "n_fills", "pnl", "decision_events")}
+    row["wall_s"] = wall
+    from collections import Counter
+
+    from flowsense.live.state import StateStore
+
+    st = StateStore(state, readonly=True)
+    events = st.events_since(0, limit=10_000_000)[0]
+    row["events_by_topic"] = dict(Counter(e["topic"] for e in events))
+    if clients is not None:
+        clients.close()
+        row.update(events_in_store=len(events), events_per_client_min=min(clients.counts),
+                   events_per_client_max=max(clients.counts),
+                   delivered_events_per_s=sum(clients.counts) / wall,
+                   delay_p50_ms=1e3 * statistics.median(clients.delays) if clients.delays else None,
+                   delay_p99_ms=1e3 * sorted(clients.delays)[int(0.99 * (len(clients.delays) - 1))]
+                   if clients.delays else None, client_errors=clients.errors[:3])
+    api.stop()
+    return row
 
 
 if __name__ == "__main__":
