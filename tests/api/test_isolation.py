@@ -83,8 +83,16 @@ def test_api_restart_and_dropped_clients_never_affect_the_worker(real_settings, 
     state = tmp_path / "worker"
     env = {**os.environ, "FLOWSENSE_HOME": str(real_settings.home), "FLOWSENSE_STATE_DSN": str(state),
            "FLOWSENSE_PROFILE": "local", "PYTHONWARNINGS": "ignore"}
+    # the same strategy as the shared run's worker (model_signal on the registered champion, see realrun)
+    metas = StateStore(real_settings.worker_state, readonly=True).metas()
+    strategy = ["--strategy", metas["strategy"], *(a for k, v in json.loads(metas["params"] or "{}").items()
+                                                  for a in ("--param", f"{k}={v}"))]
+    if metas["strategy"] == "model_signal":
+        from tests.api.realrun import MODEL
+
+        strategy += ["--model", MODEL]
     worker = subprocess.Popen([*CLI, "worker", "run", "--source", "replay", "--symbol", "AAA", "--date", "2024-01-02",
-                               "--speed", "1500", "--state", str(state), "--json"], env=env,
+                               "--speed", "1500", "--state", str(state), "--json", *strategy], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     port, log = free_port(), tmp_path / "api.log"
     url = f"http://127.0.0.1:{port}"
