@@ -27,7 +27,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from flowsense.backtest.orders import OrderRequest, OrderType
+from flowsense.trading.orders import OrderRequest, OrderType
 
 ACTIVE, REDUCING, HALTED = "ACTIVE", "REDUCING", "HALTED"
 

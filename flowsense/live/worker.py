@@ -43,11 +43,11 @@ from typing import Any
 
 import numpy as np
 
-from flowsense.backtest.orders import CancelRequest, OrderRequest, OrderStatus
 from flowsense.errors import FlowSenseError
 from flowsense.live.risk import ACTIVE, HALTED, REDUCING, RiskConfig, RiskManager, Signal
 from flowsense.live.state import StateError, StateStore
 from flowsense.live.view import LiveBookView, SessionColumns
+from flowsense.trading.orders import CancelRequest, OrderRequest, OrderStatus
 
 STATE_CODES = {ACTIVE: 0, REDUCING: 1, HALTED: 2}
 ORDER_TYPES = {0: "market", 1: "limit", 2: "ioc"}

@@ -19,10 +19,10 @@ from flowsense.backtest.models import (
     ProbabilisticQueue,
     RiskAverseQueue,
 )
-from flowsense.backtest.orders import CancelRequest, OrderRequest
 from flowsense.backtest.strategies import STRATEGIES, BuyAndHold, OfiThreshold
 from flowsense.backtest.strategy import LookaheadError
 from flowsense.data.schemas import EVENTS_SCHEMA, EventType, book_schema
+from flowsense.trading.orders import CancelRequest, OrderRequest
 
 GOOG = Path(__file__).resolve().parents[3] / "shared/data/lobster_2012-06-21/LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
 if not GOOG.exists():
