@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
-from flowsense.cli.common import console, doing, esc, fail, gate, progress, settings
+from flowsense.cli.common import console, day_partition, doing, esc, fail, progress, settings
 
 QUEUE_MODELS = ("risk_averse", "probabilistic")
 # = flowsense.backtest.runner.US_EQUITY_MINUTES_PER_YEAR (not imported: it would load polars for --help;
@@ -264,14 +264,8 @@ def register(app: typer.Typer) -> None:
             fail(exc)
         cfg = settings()
         from flowsense.backtest.runner import run_partition
-        from flowsense.data.lake import Lake, Partition
 
-        lake = Lake(cfg.lake)
-        part = Partition(symbol, day)
-        if not lake.exists("events", part):
-            fail(f"no events partition {part.key} in {cfg.lake}: ingest it first with flowsense ingest "
-                 "(flowsense partitions list shows what is there)")
-        gate(lake, [part], allow_invalid=allow_invalid, what="backtest")
+        lake, part = day_partition(cfg, symbol, day, allow_invalid=allow_invalid, what="backtest")
         doing(f"backtesting {part.key} with {strategy}; the lake is unchanged (a report is written only at the "
               "end)")
         with progress() as bar:

@@ -193,6 +193,20 @@ def validation_problem(the_lake: Lake, part: Any) -> str | None:
     return None if ok else reason
 
 
+def day_partition(cfg: Settings, symbol: str, day: Any, *, allow_invalid: bool, what: str) -> tuple[Lake, Any]:
+    """The lake and ``symbol``'s ``day`` partition for a command that reads one day: one line and exit 2
+    when it was never ingested, or failed validation (unless ``allow_invalid``; see :func:`gate`)."""
+    from flowsense.data.lake import Lake, Partition
+
+    the_lake = Lake(cfg.lake)
+    part = Partition(symbol, day)
+    if not the_lake.exists("events", part):
+        fail(f"no events partition {part.key} in {cfg.lake}: ingest it first with flowsense ingest "
+             "(flowsense partitions list shows what is there)")
+    gate(the_lake, [part], allow_invalid=allow_invalid, what=what)
+    return the_lake, part
+
+
 def gate(the_lake: Lake, parts: list[Any], *, allow_invalid: bool, what: str, skip_invalid: bool = False
          ) -> list[Any]:
     """Refuse partitions that failed validation (one line each, exit 2) unless ``allow_invalid`` (use them)

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
-from flowsense.cli.common import console, doing, esc, fail, gate, reported_errors, settings
+from flowsense.cli.common import console, day_partition, doing, esc, fail, reported_errors, settings
 
 
 def split_params(strategies: list[str], pairs: list[str]) -> dict[str, dict[str, Any]]:
@@ -98,13 +98,8 @@ def register(app: typer.Typer) -> None:
             fail(exc)
         cfg = settings()
         from flowsense.backtest.wfrun import run_walkforward
-        from flowsense.data.lake import Lake, Partition
 
-        lake = Lake(cfg.lake)
-        part = Partition(symbol, day)
-        if not lake.exists("events", part):
-            fail(f"no events partition {part.key} in {cfg.lake}: ingest it first with flowsense ingest")
-        gate(lake, [part], allow_invalid=allow_invalid, what="walkforward")
+        lake, part = day_partition(cfg, symbol, day, allow_invalid=allow_invalid, what="walkforward")
         doing(f"walking forward {part.key} with {', '.join(names)}; the lake is unchanged")
         with reported_errors():
             run = run_walkforward(lake, symbol, day, params, clock=clock, train=train, test=test,

@@ -537,17 +537,21 @@ def _json_safe(v: Any) -> Any:
     return v
 
 
-def evaluation_rows(info: VersionInfo, settings: Settings | None = None) -> list[dict[str, Any]] | None:
-    """The ``evaluation.json`` rows logged with ``info``'s run, or None."""
+def _run_artifact(info: VersionInfo, artifact: str, settings: Settings | None) -> Path | None:
+    """Local path of ``artifact`` logged with ``info``'s run (downloaded), or None when it is not there."""
     import mlflow
 
-    settings = settings or Settings.from_env()
-    client(settings)
+    client(settings or Settings.from_env())
     try:
-        path = mlflow.artifacts.download_artifacts(run_id=info.run_id, artifact_path=EVALUATION_ARTIFACT)
-    except Exception:
+        return Path(mlflow.artifacts.download_artifacts(run_id=info.run_id, artifact_path=artifact))
+    except Exception:  # MLflow raises several types for a missing artifact
         return None
-    return list(json.loads(Path(path).read_text()).get("rows", []))
+
+
+def evaluation_rows(info: VersionInfo, settings: Settings | None = None) -> list[dict[str, Any]] | None:
+    """The ``evaluation.json`` rows logged with ``info``'s run, or None."""
+    path = _run_artifact(info, EVALUATION_ARTIFACT, settings)
+    return None if path is None else list(json.loads(path.read_text()).get("rows", []))
 
 
 def _log_bytes(data: bytes, artifact_path: str) -> None:
@@ -745,16 +749,10 @@ def run_metrics(run_id: str, settings: Settings | None = None) -> dict[str, floa
 
 def oos_predictions(info: VersionInfo, settings: Settings | None = None) -> Any:
     """The out-of-sample predictions logged with ``info`` (polars frame), or None."""
-    import mlflow
     import polars as pl
 
-    settings = settings or Settings.from_env()
-    client(settings)
-    try:
-        path = mlflow.artifacts.download_artifacts(run_id=info.run_id, artifact_path=OOS_ARTIFACT)
-    except Exception:
-        return None
-    return pl.read_parquet(path)
+    path = _run_artifact(info, OOS_ARTIFACT, settings)
+    return None if path is None else pl.read_parquet(path)
 
 
 # ---- promotion -----------------------------------------------------------------------------------
