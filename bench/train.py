@@ -128,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     if not (home / "lake" / "features_tick").is_dir():
         sim_s = build(home, symbols, args.days, args.scale)
     settings = Settings.from_env()
+    from flowsense.models.training import lake_symbols
+
+    symbols = lake_symbols(settings)[: args.symbols]  # a --home built elsewhere keeps its own symbol names
     models = [m for m in (args.models.split(",") if args.models else registrable_models()) if m in REGISTRABLE]
     window = auto_window(settings, symbols)
     import resource
