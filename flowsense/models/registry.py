@@ -16,8 +16,9 @@ Where things live (:class:`flowsense.config.Settings`): tracking and registry at
   pairs) over the events both versions predicted out of sample, ``p < alpha`` (default 0.05) and higher
   accuracy. The decision (either way) is recorded as a run in the ``flowsense-promotions`` experiment and
   as tags on the version and the registered model.
-* :func:`load_model` returns a *native* predictor (xgboost ``Booster.inplace_predict``, an onnxruntime
-  session, or the model's own ``predict_proba``), never MLflow pyfunc (about 10 ms a call);
+* :func:`load_model` returns a *native* predictor (an XGBoost booster compiled to an ONNX tree ensemble
+  and checked against it, else ``Booster.inplace_predict``; an onnxruntime session for the networks; or
+  the model's own ``predict_proba``), never MLflow pyfunc (about 10 ms a call);
   :func:`champion_version` is the cheap alias poll a live worker uses for hot reload.
 
 ``import mlflow`` takes seconds: this module imports it only inside functions.
@@ -58,6 +59,7 @@ EVALUATION_ARTIFACT = "evaluation.json"  # {"rows": [...]}: the walk-forward tab
 OOS_KEYS = ("symbol", "date", "seq", "horizon")
 TAG_LIMIT = 4900  # MLflow model-version tag values are capped at 5000 characters
 REPO_ROOT = Path(__file__).resolve().parents[2]
+log = logging.getLogger(__name__)
 
 
 class RegistryError(FlowSenseError):
@@ -281,6 +283,66 @@ class BoosterPredictor:
         if p.ndim == 1:  # binary:logistic gives P(class 1)
             return np.column_stack([1.0 - p, p])
         return p
+
+
+class TreeOnnxPredictor:
+    """An XGBoost booster compiled to an ONNX ``TreeEnsembleClassifier`` (``onnxmltools``) and run by
+    onnxruntime on one thread: ~10x less per-call overhead than ``inplace_predict`` on one row (measured
+    24 µs vs 250 µs p50 for 151 trees, ``bench/train.py``). Built at load time from the logged booster and
+    checked against it (:func:`compile_booster`); ``booster`` stays available."""
+
+    kind = "xgboost-onnx"
+
+    def __init__(self, session: Any, booster: Any, feature_names: Sequence[str], classes: Sequence[int]) -> None:
+        self.session = session
+        self.booster = booster
+        self.input_name = session.get_inputs()[0].name
+        self.output = [o.name for o in session.get_outputs() if o.name == "probabilities"]
+        self.feature_names = list(feature_names)
+        self.classes = list(classes)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim == 1:
+            X = X[None, :]
+        return np.asarray(self.session.run(self.output, {self.input_name: X})[0], dtype=np.float64)
+
+
+def compile_booster(booster: Any, feature_names: Sequence[str], classes: Sequence[int], *,
+                    tol: float = 1e-5) -> TreeOnnxPredictor | None:
+    """The booster as a :class:`TreeOnnxPredictor`, or None when ``onnxmltools`` is missing, the objective is
+    not a classifier it converts, or its probabilities differ from the booster's by more than ``tol`` on
+    probe rows (then the caller keeps the native booster)."""
+    try:
+        import onnxruntime as ort
+        from onnxmltools.convert import convert_xgboost
+        from onnxmltools.convert.common.data_types import FloatTensorType
+    except ImportError:
+        return None
+    n = len(feature_names)
+    b = booster.copy()
+    b.feature_names = None  # the converter wants f0..fn
+    try:
+        proto = convert_xgboost(b, initial_types=[("x", FloatTensorType([None, n]))], target_opset=15)
+    except Exception as exc:  # an objective onnxmltools does not convert: keep the booster
+        log.info("xgboost -> ONNX conversion not available (%s); using inplace_predict", exc)
+        return None
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(proto.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"])
+    pred = TreeOnnxPredictor(sess, booster, feature_names, classes)
+    if not pred.output:
+        return None
+    probe = np.random.default_rng(0).normal(0.0, 3.0, (256, n)).astype(np.float32)
+    probe[::7, ::3] = np.nan  # missing values take the trees' default branches in both
+    native = BoosterPredictor(booster, feature_names, classes).predict_proba(probe)
+    got = pred.predict_proba(probe)
+    if got.shape != native.shape or not np.allclose(got, native, atol=tol, rtol=0.0):
+        log.warning("xgboost -> ONNX probabilities differ from the booster's (max %.2g); using inplace_predict",
+                    float(np.nanmax(np.abs(got - native))) if got.shape == native.shape else float("nan"))
+        return None
+    return pred
 
 
 class OnnxPredictor:
@@ -698,7 +760,8 @@ def load_model(uri: str, settings: Settings | None = None) -> tuple[Any, Version
             raise RegistryError(f"{info.uri}: no booster file in {folder}")
         booster = xgb.Booster()
         booster.load_model(str(files[0]))
-        return BoosterPredictor(booster, info.feature_names, info.classes), info
+        fast = compile_booster(booster, info.feature_names, info.classes)
+        return (fast or BoosterPredictor(booster, info.feature_names, info.classes)), info
     if flavor == "onnx":
         files = sorted(folder.glob("*.onnx"))
         if not files:

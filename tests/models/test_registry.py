@@ -118,8 +118,14 @@ def test_log_register_load_native_and_promote(home: Path, tmp_path: Path, monkey
     assert d1.promoted and reg.champion_version("flowsense-tiny", settings) == "1"
 
     pred, info = reg.load_model("models:/flowsense-tiny@champion", settings)
-    assert isinstance(pred, reg.BoosterPredictor) and info.version == "1" and pred.feature_names == FEATURES
-    np.testing.assert_allclose(pred.predict_proba(Xte[:50]), good.predict_proba(Xte[:50]), rtol=1e-6)
+    # the booster compiled to an ONNX tree ensemble (the live path), equal to the booster within 1e-5
+    assert isinstance(pred, reg.TreeOnnxPredictor) and info.version == "1" and pred.feature_names == FEATURES
+    np.testing.assert_allclose(pred.predict_proba(Xte), good.predict_proba(Xte), atol=1e-5, rtol=0)
+    missing = Xte[:200].copy()
+    missing[::3, 0] = np.nan  # missing values follow the trees' default branches in both
+    np.testing.assert_allclose(pred.predict_proba(missing), good.predict_proba(missing), atol=1e-5, rtol=0)
+    native = reg.BoosterPredictor(pred.booster, FEATURES, info.classes)  # the fallback path
+    np.testing.assert_allclose(native.predict_proba(Xte[:50]), good.predict_proba(Xte[:50]), rtol=1e-6)
     assert pred.predict_proba(Xte[0]).shape == (1, 2)  # one event, as the worker calls it
 
     # a worse challenger (1 boosting round, a weaker signal) stays challenger
