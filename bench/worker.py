@@ -3,7 +3,8 @@
     FLOWSENSE_HOME=<home with GOOG 2012-06-21 level 10 ingested> .venv/bin/python bench/worker.py [--ticks N]
 
 1. tick-to-decision latency, in process: one tick per call through validation, the streaming features
-   (TickFeatureEngine), an XGBoost champion called natively (inplace_predict, 1 thread) on every tick,
+   (TickFeatureEngine), an XGBoost champion called as registry.load_model serves it (the booster compiled to
+   an ONNX tree ensemble) and natively (inplace_predict, 1 thread) on every tick,
    the risk manager (Kelly sizing, limits) and the paper broker; p50/p99/p99.9. Baseline in the same
    run: the same pipeline with the model called through a DMatrix + ``Booster.predict`` (the non-native
    path most code uses).
@@ -132,6 +133,10 @@ def bench_latency(rec, n: int) -> dict:
                 w.commit(str(k))  # commits as a stream consumer would (per batch), outside the timed step
         return np.asarray(w.latencies[200:]) * 1e6, w
 
+    from flowsense.models.registry import compile_booster
+
+    compiled = compile_booster(booster, names, [-1, 1])  # what registry.load_model returns for a champion
+    onnx = run(compiled)[0] if compiled is not None else None
     native, w = run(BoosterPredictor(booster, names, [-1, 1]))
     base, _ = run(DMatrixPredictor(booster, names))
 
@@ -139,7 +144,8 @@ def bench_latency(rec, n: int) -> dict:
         return {"p50_us": float(np.percentile(a, 50)), "p99_us": float(np.percentile(a, 99)),
                 "p999_us": float(np.percentile(a, 99.9)), "max_us": float(a.max()), "n": int(a.size)}
 
-    out = {"native": q(native), "baseline_dmatrix": q(base), "orders": w.orders_sent,
+    out = {"onnx_tree_ensemble": q(onnx) if onnx is not None else None,
+           "native": q(native), "baseline_dmatrix": q(base), "orders": w.orders_sent,
            "ratio_p99": float(np.percentile(base, 99) / np.percentile(native, 99)),
            "ratio_p50": float(np.percentile(base, 50) / np.percentile(native, 50))}
     return out

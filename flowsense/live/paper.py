@@ -87,17 +87,17 @@ class PaperBroker:
         et[s:e] = ENGINE_CODE[rec["ev"]]
         es[s:e] = rec["side"]
         px = rec["price"]
-        ep[s:e] = np.where(np.isnan(px), -1, np.rint(np.nan_to_num(px) * self.scale)).astype(np.int64)
+        nan = np.isnan(px)
+        ep[s:e] = np.where(nan, -1, np.rint(np.where(nan, 0.0, px) * self.scale)).astype(np.int64)
         ez[s:e] = rec["size"]
         book = rec["book"]
         L = self.levels
-        for k in range(L):
-            for side, (pa, sa, empty) in (("ask", (apx, asz, C.INF)), ("bid", (bpx, bsz, 0))):
-                off = 4 * k + (0 if side == "ask" else 2)
-                p, q = book[:, off], book[:, off + 1]
-                bad = np.isnan(p) | (q <= 0)
-                pa[s:e, k] = np.where(bad, empty, np.rint(np.nan_to_num(p) * self.scale)).astype(np.int64)
-                sa[s:e, k] = np.where(bad, 0, q).astype(np.int64)
+        # the book row is (ask px, ask size, bid px, bid size) per level: all levels of a side at once
+        for off, pa, sa, empty in ((0, apx, asz, C.INF), (2, bpx, bsz, 0)):
+            p, q = book[:, off::4][:, :L], book[:, off + 1::4][:, :L]
+            bad = np.isnan(p) | (q <= 0)
+            pa[s:e] = np.where(bad, empty, np.rint(np.where(bad, 0.0, p) * self.scale)).astype(np.int64)
+            sa[s:e] = np.where(bad, 0, q).astype(np.int64)
         self.n = e
         C.set_rows(self.sim, e)
 
