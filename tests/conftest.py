@@ -17,6 +17,14 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 LOBSTER_DIR = SHARED_DATA / "lobster_2012-06-21"
 
 
+def shared(rel: str) -> Path:
+    """Path of a real data file under ``../shared/data``; skips the test with a reason when it is absent."""
+    path = SHARED_DATA / rel
+    if not path.exists():
+        pytest.skip(f"real data not present at {path}")
+    return path
+
+
 def lobster_zip(symbol: str, level: int = 1) -> Path:
     """Path of a real LOBSTER sample zip; skips the test with a reason when the data is absent."""
     path = LOBSTER_DIR / f"LOBSTER_SampleFile_{symbol}_2012-06-21_{level}.zip"

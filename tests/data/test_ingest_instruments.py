@@ -15,16 +15,9 @@ from flowsense.data.ingest import ingest_definitions, ingest_file, is_definition
 from flowsense.data.instruments import Instrument, Session, builtin_instrument, instrument_for
 from flowsense.data.lake import Lake
 from flowsense.errors import ConfigError
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, shared
 
 DBN = SHARED_DATA / "nautilus_trader_samples" / "databento"
-
-
-def shared(rel: str) -> Path:
-    path = SHARED_DATA / rel
-    if not path.exists():
-        pytest.skip(f"real data not present at {path}")
-    return path
 
 
 def ns(*args: int) -> int:

@@ -16,16 +16,9 @@ from flowsense.data.ingest import ingest_file, read_file
 from flowsense.data.lake import Lake, Partition
 from flowsense.data.validate import partition_ok, require_ok, validate_day
 from flowsense.errors import PartitionNotOkError, StaleInputsError
-from tests.conftest import SHARED_DATA
+from tests.conftest import shared
 
 NT = "nautilus_trader_samples"
-
-
-def shared(rel: str) -> Path:
-    path = SHARED_DATA / rel
-    if not path.exists():
-        pytest.skip(f"real data not present at {path}")
-    return path
 
 
 @pytest.fixture

@@ -12,16 +12,9 @@ from flowsense.data.ingest import detect_format, ingest_file, read_file
 from flowsense.data.lake import Lake, Partition
 from flowsense.data.validate import validate_day
 from flowsense.errors import IngestError
-from tests.conftest import SHARED_DATA
+from tests.conftest import shared
 
 HFT = "hftbacktest_binance_2024-08-08"
-
-
-def shared(rel: str) -> Path:
-    path = SHARED_DATA / rel
-    if not path.exists():
-        pytest.skip(f"real data not present at {path}")
-    return path
 
 
 def test_order_log_is_an_l3_log_not_trades(tmp_path: Path) -> None:
