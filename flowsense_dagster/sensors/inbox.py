@@ -82,13 +82,13 @@ def evaluate_inbox(
     cursor: dict[str, list[int]] = {}
     skipped: list[str] = []
     changed: dict[str, SourceEntry] = {}
+    described = set(index.changed)  # described again by this scan (a new FLOWSENSE_TICK_TZ re-describes all)
     for rel, entry in sorted(index.entries.items()):
         if not entry.is_ready(inbox):
             context.log.debug(f"{rel}: waiting for its partner file {entry.partner}")
             continue
         cursor[rel] = entry.stat
-        # seen before, and not described again by this scan (a new FLOWSENSE_TICK_TZ re-describes all)
-        if previous.get(rel) == entry.stat and rel not in index.changed:
+        if previous.get(rel) == entry.stat and rel not in described:
             continue
         if entry.error is not None:
             context.log.warning(f"skipping {rel}: {entry.error}")
